@@ -1,0 +1,98 @@
+import { initialTransition, type SnapshotFrom, transition } from 'xstate';
+import type { SagaEventPayload, SagaEventType } from '../domain/events.js';
+import { type CommandeMachineEvent, commandeMachine } from './commande.machine.js';
+
+export type CommandeSnapshot = SnapshotFrom<typeof commandeMachine>;
+
+export const COMMANDE_STATUTS = [
+  'en_attente_stock',
+  'stock_reserve',
+  'stock_indisponible',
+  'paiement_accepte',
+  'paiement_refuse',
+  'annulee',
+  'vente_confirmee',
+] as const;
+export type CommandeStatut = (typeof COMMANDE_STATUTS)[number];
+
+export function statutOf(snapshot: CommandeSnapshot): CommandeStatut {
+  return snapshot.value;
+}
+
+/** The event that creates a commande enters the initial state; every other one is a machine event. */
+export function toMachineEvent(event: SagaEventPayload): CommandeMachineEvent | null {
+  switch (event.event_type) {
+    case 'CommandeCreee':
+      return null;
+    case 'StockIndisponible':
+    case 'PaiementRefuse':
+      return { type: event.event_type, raison: event.data.raison };
+    case 'StockReserve':
+    case 'PaiementAccepte':
+    case 'StockLibere':
+    case 'VenteConfirmee':
+      return { type: event.event_type };
+    default: {
+      const unreachable: never = event;
+      throw new Error(`unknown saga event ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+/** A machine event for an event type, when only the type is known (e.g. to ask "would it be accepted?"). */
+export function machineEventOfType(eventType: Exclude<SagaEventType, 'CommandeCreee'>): CommandeMachineEvent {
+  switch (eventType) {
+    case 'StockIndisponible':
+    case 'PaiementRefuse':
+      return { type: eventType, raison: '' };
+    default:
+      return { type: eventType };
+  }
+}
+
+export function initialCommandeSnapshot(): CommandeSnapshot {
+  const [snapshot] = initialTransition(commandeMachine);
+  return snapshot;
+}
+
+export interface FoldResult {
+  snapshot: CommandeSnapshot;
+  /** Whether the machine accepted the event; an unaccepted event leaves the snapshot as it was. */
+  accepted: boolean;
+}
+
+/** One pure step: nothing runs, no timer starts, nothing is published. */
+export function applyEvent(snapshot: CommandeSnapshot | null, event: SagaEventPayload): FoldResult {
+  const machineEvent = toMachineEvent(event);
+  if (machineEvent === null) {
+    return snapshot === null
+      ? { snapshot: initialCommandeSnapshot(), accepted: true }
+      : { snapshot, accepted: false };
+  }
+  if (snapshot === null || !snapshot.can(machineEvent)) {
+    return { snapshot: snapshot ?? initialCommandeSnapshot(), accepted: false };
+  }
+  const [next] = transition(commandeMachine, snapshot, machineEvent);
+  return { snapshot: next, accepted: true };
+}
+
+export interface ReplayResult {
+  snapshot: CommandeSnapshot | null;
+  rejected: { event_type: SagaEventType; version: number }[];
+}
+
+/** Rehydrates a commande by folding its events, in version order, through the pure transitions. */
+export function replayCommande(events: readonly (SagaEventPayload & { version: number })[]): ReplayResult {
+  let snapshot: CommandeSnapshot | null = null;
+  const rejected: ReplayResult['rejected'] = [];
+  for (const event of events) {
+    const result = applyEvent(snapshot, event);
+    if (!result.accepted) rejected.push({ event_type: event.event_type, version: event.version });
+    snapshot = result.snapshot;
+  }
+  return { snapshot, rejected };
+}
+
+export function isFinalStatut(statut: CommandeStatut): boolean {
+  return commandeMachine.states[statut]?.type === 'final';
+}
