@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import type { SagaEnvelopeOf } from '../../domain/events.js';
+import { fromCents, toCents } from '../../domain/money.js';
+import type { PoolClient } from '../../persistence/database.js';
+import { appendToCommande, assertCommandeAccepts, loadCommande } from '../commande/commande-stream.js';
+import type { ServiceActor } from '../service-actor.js';
+
+const SOURCE = 'client-service';
+
+const balanceRowSchema = z.object({ solde_cents: z.number().int() });
+
+/** Debits the exact total once the stock is reserved, if the balance allows it. */
+export const clientActor: ServiceActor = {
+  name: SOURCE,
+  streams: ['stock.evenements'],
+  async handle(tx, event) {
+    if (event.event_type === 'StockReserve') await pay(tx, event);
+  },
+};
+
+async function pay(tx: PoolClient, event: SagaEnvelopeOf<'StockReserve'>): Promise<void> {
+  const commande = await loadCommande(tx, event.aggregate_id);
+  assertCommandeAccepts(commande, 'PaiementAccepte');
+  const { client_id, magasin_id, total } = event.data;
+  const totalCents = toCents(total);
+  const locked = await tx.query('SELECT solde_cents FROM clients WHERE id = $1 FOR UPDATE', [client_id]);
+  const soldeCents = locked.rows[0] ? balanceRowSchema.parse(locked.rows[0]).solde_cents : 0;
+
+  if (locked.rows[0] && soldeCents >= totalCents) {
+    await tx.query('UPDATE clients SET solde_cents = solde_cents - $2 WHERE id = $1', [
+      client_id,
+      totalCents,
+    ]);
+    await recordPayment(tx, event.aggregate_id, client_id, totalCents, 'accepte');
+    await appendToCommande(tx, commande, {
+      event_type: 'PaiementAccepte',
+      source: SOURCE,
+      causation_id: event.event_id,
+      data: { client_id, magasin_id, total },
+    });
+    return;
+  }
+  await recordPayment(tx, event.aggregate_id, client_id, totalCents, 'refuse');
+  await appendToCommande(tx, commande, {
+    event_type: 'PaiementRefuse',
+    source: SOURCE,
+    causation_id: event.event_id,
+    data: {
+      client_id,
+      magasin_id,
+      total,
+      solde: fromCents(soldeCents),
+      raison: locked.rows[0] ? 'solde_insuffisant' : 'client_inconnu',
+    },
+  });
+}
+
+async function recordPayment(
+  tx: PoolClient,
+  commandeId: string,
+  clientId: number,
+  montantCents: number,
+  statut: 'accepte' | 'refuse',
+): Promise<void> {
+  await tx.query(
+    'INSERT INTO paiements (commande_id, client_id, montant_cents, statut) VALUES ($1, $2, $3, $4)',
+    [commandeId, clientId, montantCents, statut],
+  );
+}

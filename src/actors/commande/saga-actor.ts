@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { parseSagaEnvelope, type SagaEnvelope, type StreamName } from '../../domain/events.js';
+import { commandeMachine } from '../../machines/commande.machine.js';
+import { applyEvent, type CommandeStatut, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
+import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
+import { readStream } from '../../persistence/event-store.js';
+
+export const SAGA_CONSUMER = 'commande-saga';
+export const SAGA_STREAMS: readonly StreamName[] = [
+  'commande.evenements',
+  'stock.evenements',
+  'paiement.evenements',
+  'vente.evenements',
+];
+
+const sagaRowSchema = z.object({
+  statut: z.string(),
+  raison: z.string().nullable(),
+  version: z.number().int(),
+  started_at: z.date(),
+});
+
+export interface SagaTransition {
+  commandeId: string;
+  eventType: string;
+  statut: CommandeStatut;
+  raison: string | null;
+  final: boolean;
+  startedAt: Date;
+  at: Date;
+}
+
+export interface SagaStep {
+  transitions: SagaTransition[];
+  refused: string[];
+}
+
+/**
+ * The saga actor of one commande: it follows the commande's events through the order machine and
+ * persists each transition. A stream entry is only a wake-up call: the actor reads every event after
+ * the version it has reached from the event store, so entries arriving out of order (they come from
+ * four streams) or twice cannot skip or repeat a step.
+ */
+export async function advanceSaga(pool: Pool, notification: SagaEnvelope): Promise<SagaStep> {
+  return withTransaction(pool, (tx) => advanceSagaIn(tx, notification.aggregate_id));
+}
+
+async function advanceSagaIn(tx: PoolClient, commandeId: string): Promise<SagaStep> {
+  const locked = await tx.query(
+    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1 FOR UPDATE',
+    [commandeId],
+  );
+  const row = locked.rows[0] ? sagaRowSchema.parse(locked.rows[0]) : null;
+  const events = (await readStream(tx, commandeId))
+    .map(parseSagaEnvelope)
+    .filter((e) => e.version > (row?.version ?? 0));
+  const step: SagaStep = { transitions: [], refused: [] };
+  if (events.length === 0) return step;
+
+  let snapshot = row
+    ? commandeMachine.resolveState({ value: row.statut as CommandeStatut, context: { raison: row.raison } })
+    : null;
+  let startedAt = row?.started_at ?? null;
+  for (const event of events) {
+    const result = applyEvent(snapshot, event);
+    snapshot = result.snapshot;
+    if (!result.accepted) {
+      step.refused.push(event.event_type);
+      continue;
+    }
+    startedAt ??= new Date(event.timestamp);
+    const statut = statutOf(snapshot);
+    step.transitions.push({
+      commandeId,
+      eventType: event.event_type,
+      statut,
+      raison: snapshot.context.raison,
+      final: isFinalStatut(statut),
+      startedAt,
+      at: new Date(event.timestamp),
+    });
+  }
+  const last = events.at(-1);
+  if (!snapshot || !last || !startedAt) return step;
+  const statut = statutOf(snapshot);
+  await tx.query(
+    `INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (commande_id) DO UPDATE
+     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7`,
+    [
+      commandeId,
+      statut,
+      snapshot.context.raison,
+      last.version,
+      isFinalStatut(statut),
+      startedAt,
+      new Date(last.timestamp),
+    ],
+  );
+  return step;
+}

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import type { SagaEnvelopeOf } from '../../domain/events.js';
+import type { PoolClient } from '../../persistence/database.js';
+import { appendToCommande, assertCommandeAccepts, loadCommande } from '../commande/commande-stream.js';
+import type { ServiceActor } from '../service-actor.js';
+
+const SOURCE = 'stock-service';
+
+const stockRowSchema = z.object({ produit_id: z.number().int(), quantite: z.number().int() });
+const reservationRowSchema = z.object({
+  magasin_id: z.number().int(),
+  produit_id: z.number().int(),
+  quantite: z.number().int(),
+});
+
+/**
+ * Reserves every line of an order in the chosen store at once, or none; releases the reservation when
+ * payment is refused; turns it into a sale when the sale is confirmed.
+ */
+export const stockActor: ServiceActor = {
+  name: SOURCE,
+  streams: ['commande.evenements', 'paiement.evenements', 'vente.evenements'],
+  async handle(tx, event) {
+    switch (event.event_type) {
+      case 'CommandeCreee':
+        return reserve(tx, event);
+      case 'PaiementRefuse':
+        return release(tx, event, 'paiement_refuse');
+      case 'VenteConfirmee':
+        return markSold(tx, event);
+      default:
+        return;
+    }
+  },
+};
+
+async function reserve(tx: PoolClient, event: SagaEnvelopeOf<'CommandeCreee'>): Promise<void> {
+  const commande = await loadCommande(tx, event.aggregate_id);
+  assertCommandeAccepts(commande, 'StockReserve');
+  const { magasin_id, client_id, produits, total } = event.data;
+  const wanted = new Map<number, number>();
+  for (const line of produits)
+    wanted.set(line.produit_id, (wanted.get(line.produit_id) ?? 0) + line.quantite);
+  const produitIds = [...wanted.keys()].sort((a, b) => a - b);
+
+  const available = await lockStockRows(tx, magasin_id, produitIds);
+  const manquants = produitIds
+    .map((produit_id) => ({
+      produit_id,
+      demande: wanted.get(produit_id) ?? 0,
+      disponible: available.get(produit_id) ?? 0,
+    }))
+    .filter((line) => line.disponible < line.demande);
+
+  if (manquants.length > 0) {
+    await appendToCommande(tx, commande, {
+      event_type: 'StockIndisponible',
+      source: SOURCE,
+      causation_id: event.event_id,
+      data: { client_id, magasin_id, raison: 'stock_insuffisant', manquants },
+    });
+    return;
+  }
+
+  const quantites = produitIds.map((id) => wanted.get(id) ?? 0);
+  await tx.query(
+    `UPDATE stock AS s SET quantite = s.quantite - r.quantite, reservee = s.reservee + r.quantite
+     FROM unnest($2::int[], $3::int[]) AS r(produit_id, quantite)
+     WHERE s.magasin_id = $1 AND s.produit_id = r.produit_id`,
+    [magasin_id, produitIds, quantites],
+  );
+  await tx.query(
+    `INSERT INTO stock_reservations (commande_id, magasin_id, produit_id, quantite, statut)
+     SELECT $1, $2, r.produit_id, r.quantite, 'reservee' FROM unnest($3::int[], $4::int[]) AS r(produit_id, quantite)`,
+    [event.aggregate_id, magasin_id, produitIds, quantites],
+  );
+  await appendToCommande(tx, commande, {
+    event_type: 'StockReserve',
+    source: SOURCE,
+    causation_id: event.event_id,
+    data: {
+      client_id,
+      magasin_id,
+      produits: produitIds.map((produit_id, index) => ({ produit_id, quantite: quantites[index] ?? 0 })),
+      total,
+    },
+  });
+}
+
+/** Locks stock rows in produit_id order, so that concurrent reservations and releases never deadlock. */
+async function lockStockRows(
+  tx: PoolClient,
+  magasinId: number,
+  produitIds: number[],
+): Promise<Map<number, number>> {
+  const locked = await tx.query(
+    `SELECT produit_id, quantite FROM stock
+     WHERE magasin_id = $1 AND produit_id = ANY($2::int[])
+     ORDER BY produit_id FOR UPDATE`,
+    [magasinId, produitIds],
+  );
+  return new Map(locked.rows.map((row) => stockRowSchema.parse(row)).map((r) => [r.produit_id, r.quantite]));
+}
+
+/** Takes the order's reservations out of `reservee`: back to `quantite` when released, to `vendue` when sold. */
+async function settleReservations(
+  tx: PoolClient,
+  commandeId: string,
+  to: 'liberee' | 'vendue',
+): Promise<z.infer<typeof reservationRowSchema>[]> {
+  const result = await tx.query(
+    `UPDATE stock_reservations SET statut = $2
+     WHERE commande_id = $1 AND statut = 'reservee'
+     RETURNING magasin_id, produit_id, quantite`,
+    [commandeId, to],
+  );
+  const lines = result.rows
+    .map((row) => reservationRowSchema.parse(row))
+    .sort((a, b) => a.produit_id - b.produit_id);
+  const first = lines[0];
+  if (!first) return [];
+  const produitIds = lines.map((line) => line.produit_id);
+  await lockStockRows(tx, first.magasin_id, produitIds);
+  await tx.query(
+    `UPDATE stock AS s
+     SET quantite = s.quantite + CASE WHEN $4 THEN r.quantite ELSE 0 END,
+         reservee = s.reservee - r.quantite,
+         vendue   = s.vendue   + CASE WHEN $4 THEN 0 ELSE r.quantite END
+     FROM unnest($2::int[], $3::int[]) AS r(produit_id, quantite)
+     WHERE s.magasin_id = $1 AND s.produit_id = r.produit_id`,
+    [first.magasin_id, produitIds, lines.map((line) => line.quantite), to === 'liberee'],
+  );
+  return lines;
+}
+
+async function release(
+  tx: PoolClient,
+  event: SagaEnvelopeOf<'PaiementRefuse'>,
+  raison: string,
+): Promise<void> {
+  const commande = await loadCommande(tx, event.aggregate_id);
+  assertCommandeAccepts(commande, 'StockLibere');
+  const lines = await settleReservations(tx, event.aggregate_id, 'liberee');
+  await appendToCommande(tx, commande, {
+    event_type: 'StockLibere',
+    source: SOURCE,
+    causation_id: event.event_id,
+    data: {
+      magasin_id: event.data.magasin_id,
+      produits: lines.map(({ produit_id, quantite }) => ({ produit_id, quantite })),
+      raison,
+    },
+  });
+}
+
+async function markSold(tx: PoolClient, event: SagaEnvelopeOf<'VenteConfirmee'>): Promise<void> {
+  await settleReservations(tx, event.aggregate_id, 'vendue');
+}

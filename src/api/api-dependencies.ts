@@ -1,0 +1,24 @@
+import type { ClientRepository } from '../actors/client/client-repository.js';
+import type { PanierRepository } from '../actors/panier/panier-repository.js';
+import type { CatalogueRepository } from '../actors/stock/catalogue-repository.js';
+import type { VentesRepository } from '../actors/ventes/ventes-repository.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Pool } from '../persistence/database.js';
+import type { CommandesQueries } from '../projections/commandes-queries.js';
+
+export interface ReadinessProbe {
+  postgres: () => Promise<void>;
+  redis: () => Promise<void>;
+}
+
+/** What the HTTP layer needs, handed in by the app so that routes own no connection of their own. */
+export interface ApiDependencies {
+  pool: Pool;
+  catalogue: CatalogueRepository;
+  clients: ClientRepository;
+  paniers: PanierRepository;
+  ventes: VentesRepository;
+  commandes: CommandesQueries;
+  metrics: Metrics;
+  readiness: ReadinessProbe;
+}

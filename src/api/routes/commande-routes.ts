@@ -1,0 +1,48 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { COMMANDE_STATUTS } from '../../machines/commande-replay.js';
+import type { ApiDependencies } from '../api-dependencies.js';
+import { commandeSchema, messageSchema, venteSchema } from '../schemas.js';
+
+export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { commandes, ventes }) => {
+  app.get(
+    '/api/commandes/:id',
+    {
+      schema: {
+        tags: ['commandes'],
+        description:
+          'The commande as the read model knows it (it follows the event store within milliseconds).',
+        params: z.object({ id: z.string().min(1) }),
+        response: { 200: commandeSchema, 404: messageSchema },
+      },
+    },
+    async (request) => {
+      const { created_at: _, ...commande } = await commandes.get(request.params.id);
+      return commande;
+    },
+  );
+
+  app.get(
+    '/api/commandes',
+    {
+      schema: {
+        tags: ['commandes'],
+        querystring: z.object({
+          client_id: z.coerce.number().int().positive().optional(),
+          statut: z.enum(COMMANDE_STATUTS).optional(),
+          limit: z.coerce.number().int().min(1).max(1_000).default(100),
+        }),
+        response: { 200: z.array(commandeSchema), 400: messageSchema },
+      },
+    },
+    async (request) => {
+      const { client_id, statut, limit } = request.query;
+      const found = await commandes.list({ clientId: client_id, statut, limit });
+      return found.map(({ created_at: _, ...commande }) => commande);
+    },
+  );
+
+  app.get('/api/ventes', { schema: { tags: ['ventes'], response: { 200: z.array(venteSchema) } } }, () =>
+    ventes.list(),
+  );
+};

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ApiDependencies } from '../api-dependencies.js';
+
+const readinessSchema = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  postgres: z.string(),
+  redis: z.string(),
+});
+
+async function probe(check: () => Promise<void>): Promise<string> {
+  try {
+    await check();
+    return 'ok';
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+export const opsRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { metrics, readiness }) => {
+  app.get(
+    '/health',
+    { schema: { tags: ['ops'], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    () => ({
+      status: 'ok' as const,
+    }),
+  );
+
+  app.get(
+    '/ready',
+    { schema: { tags: ['ops'], response: { 200: readinessSchema, 503: readinessSchema } } },
+    async (_request, reply) => {
+      const [postgres, redis] = await Promise.all([probe(readiness.postgres), probe(readiness.redis)]);
+      const ready = postgres === 'ok' && redis === 'ok';
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', postgres, redis });
+    },
+  );
+
+  app.get('/metrics', { schema: { tags: ['ops'], hide: true } }, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+};

@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import { type ConsumerTuning, createHostedConsumer } from './actors/actor-host.js';
+import { clientActor } from './actors/client/client-actor.js';
+import { ClientRepository } from './actors/client/client-repository.js';
+import { advanceSaga, SAGA_CONSUMER, SAGA_STREAMS } from './actors/commande/saga-actor.js';
+import { PanierRepository } from './actors/panier/panier-repository.js';
+import { handleOnce, type ServiceActor } from './actors/service-actor.js';
+import { CatalogueRepository } from './actors/stock/catalogue-repository.js';
+import { stockActor } from './actors/stock/stock-actor.js';
+import { ventesActor } from './actors/ventes/ventes-actor.js';
+import { VentesRepository } from './actors/ventes/ventes-repository.js';
+import { buildApi } from './api/build-api.js';
+import { createRedis, type Redis } from './bus/redis.js';
+import type { StreamConsumer } from './bus/stream-consumer.js';
+import { StreamKeys } from './bus/stream-keys.js';
+import type { ActorName, Config } from './config.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { CheckpointedReader } from './persistence/checkpointed-reader.js';
+import { createPool, ensureDatabaseExists, type Pool } from './persistence/database.js';
+import { EventStoreNotifier } from './persistence/event-store-notifier.js';
+import { migrate } from './persistence/migrate.js';
+import { createOutboxRelay } from './persistence/outbox-relay.js';
+import { COMMANDES_PROJECTION, projectCommandes } from './projections/commandes-projection.js';
+import { CommandesQueries } from './projections/commandes-queries.js';
+
+export interface ChoreoOptions {
+  logger?: Logger;
+  consumerTuning?: ConsumerTuning;
+  /** Node process metrics (off in tests that run several instances in one process). */
+  processMetrics?: boolean;
+}
+
+const SERVICE_ACTORS: Partial<Record<ActorName, ServiceActor>> = {
+  stock: stockActor,
+  client: clientActor,
+  ventes: ventesActor,
+};
+
+/**
+ * One choreo process: the HTTP API (always), plus the actors named in ACTORS. Built without starting,
+ * so tests can hold every part; `start` begins consuming, `stop` drains and closes in reverse order.
+ */
+export class Choreo {
+  private readonly consumers: StreamConsumer[] = [];
+  private readonly readers: CheckpointedReader[] = [];
+  private started = false;
+  private stopped = false;
+
+  private constructor(
+    readonly config: Config,
+    readonly pool: Pool,
+    readonly redis: Redis,
+    readonly metrics: Metrics,
+    readonly logger: Logger,
+    readonly keys: StreamKeys,
+    readonly http: FastifyInstance,
+    private readonly notifier: EventStoreNotifier,
+    private readonly options: ChoreoOptions,
+  ) {}
+
+  static async create(config: Config, options: ChoreoOptions = {}): Promise<Choreo> {
+    const logger = options.logger ?? createLogger(config.logLevel);
+    await ensureDatabaseExists(config.databaseUrl);
+    const pool = createPool(config.databaseUrl);
+    await migrate(pool);
+    const redis = createRedis(config.redisUrl);
+    const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
+    const keys = new StreamKeys(config.streamPrefix);
+    const http = await buildApi(
+      {
+        pool,
+        catalogue: new CatalogueRepository(pool),
+        clients: new ClientRepository(pool),
+        paniers: new PanierRepository(pool),
+        ventes: new VentesRepository(pool),
+        commandes: new CommandesQueries(pool),
+        metrics,
+        readiness: {
+          postgres: async () => {
+            await pool.query('SELECT 1');
+          },
+          redis: async () => {
+            await redis.ping();
+          },
+        },
+      },
+      logger,
+    );
+    const notifier = new EventStoreNotifier(config.databaseUrl, logger);
+    return new Choreo(config, pool, redis, metrics, logger, keys, http, notifier, options);
+  }
+
+  hosts(actor: ActorName): boolean {
+    return this.config.actors.includes(actor);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.notifier.start();
+    if (this.hosts('relay')) this.readers.push(this.createRelay());
+    if (this.hosts('projections')) this.readers.push(this.createCommandesProjection());
+    for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {
+      if (actor && this.hosts(name as ActorName)) this.consumers.push(this.createServiceConsumer(actor));
+    }
+    if (this.hosts('saga')) this.consumers.push(this.createSagaConsumer());
+    for (const reader of this.readers) reader.start();
+    for (const consumer of this.consumers) consumer.start();
+    this.logger.info({ actors: this.config.actors }, 'choreo started');
+  }
+
+  async listen(): Promise<string> {
+    return this.http.listen({ port: this.config.port, host: this.config.host });
+  }
+
+  /** Stops reading, lets in-flight work finish and be acknowledged, then closes connections. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.http.close();
+    await Promise.all(this.consumers.map((consumer) => consumer.stop()));
+    await Promise.all(this.readers.map((reader) => reader.stop()));
+    await this.notifier.close();
+    this.redis.disconnect();
+    await this.pool.end();
+    this.logger.info('choreo stopped');
+  }
+
+  private consumerName(): string {
+    return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
+
+  private createServiceConsumer(actor: ServiceActor): StreamConsumer {
+    return createHostedConsumer({
+      group: actor.name,
+      streams: actor.streams,
+      handle: async (envelope) => {
+        const outcome = await handleOnce(this.pool, actor, envelope);
+        if (outcome === 'refused')
+          this.metrics.eventsRefused.inc({ event_type: envelope.event_type, consumer: actor.name });
+      },
+      redisUrl: this.config.redisUrl,
+      keys: this.keys,
+      consumerName: this.consumerName(),
+      logger: this.logger,
+      metrics: this.metrics,
+      tuning: this.options.consumerTuning ?? {},
+    });
+  }
+
+  private createSagaConsumer(): StreamConsumer {
+    const { metrics } = this;
+    return createHostedConsumer({
+      group: SAGA_CONSUMER,
+      streams: SAGA_STREAMS,
+      handle: async (envelope) => {
+        const step = await advanceSaga(this.pool, envelope);
+        for (const refused of step.refused)
+          metrics.eventsRefused.inc({ event_type: refused, consumer: SAGA_CONSUMER });
+        for (const transition of step.transitions) {
+          metrics.commandeEtat.inc({ etat: transition.statut });
+          if (!transition.final) continue;
+          metrics.sagaDuration.observe(
+            { statut: transition.statut },
+            transition.at.getTime() - transition.startedAt.getTime(),
+          );
+          if (transition.statut === 'vente_confirmee') metrics.sagaSucces.inc();
+          else metrics.sagaEchec.inc({ raison: transition.raison ?? transition.statut });
+        }
+      },
+      redisUrl: this.config.redisUrl,
+      keys: this.keys,
+      consumerName: this.consumerName(),
+      logger: this.logger,
+      metrics,
+      tuning: this.options.consumerTuning ?? {},
+    });
+  }
+
+  private createRelay(): CheckpointedReader {
+    return createOutboxRelay({
+      pool: this.pool,
+      redis: this.redis,
+      keys: this.keys,
+      notifier: this.notifier,
+      logger: this.logger,
+      onPublished: (events) => {
+        for (const event of events) {
+          this.metrics.eventStoreEvents.inc({ event_type: event.event_type, source: event.source });
+        }
+        this.metrics.relayPublished.inc(events.length);
+        const last = events.at(-1);
+        if (last) this.metrics.relayPosition.set(last.position);
+      },
+    });
+  }
+
+  private createCommandesProjection(): CheckpointedReader {
+    return new CheckpointedReader({
+      name: COMMANDES_PROJECTION,
+      pool: this.pool,
+      notifier: this.notifier,
+      logger: this.logger,
+      handle: projectCommandes,
+    });
+  }
+}

@@ -1,0 +1,315 @@
+import type { Logger } from 'pino';
+import type { SagaEnvelope } from '../domain/events.js';
+import { decodeEnvelope, fieldsToRecord } from './envelope-codec.js';
+import { createRedis, type Redis } from './redis.js';
+import {
+  parseAutoClaimReply,
+  parsePendingReply,
+  parseReadGroupReply,
+  type RawEntry,
+} from './stream-reply.js';
+import { isConflict, isTransientError } from './transient-errors.js';
+
+export interface ConsumerEvents {
+  handled?: (envelope: SagaEnvelope, entry: RawEntry) => void;
+  failed?: (reason: string, entry: RawEntry) => void;
+  retried?: (entry: RawEntry) => void;
+  deadLettered?: (reason: string, entry: RawEntry, deliveries: number) => void;
+}
+
+export interface StreamConsumerOptions {
+  redisUrl: string;
+  group: string;
+  consumerName: string;
+  streams: string[];
+  deadLetterStream: string;
+  logger: Logger;
+  /** Applies one event; resolves once its effects are committed. Throws to leave the entry pending. */
+  handle: (envelope: SagaEnvelope) => Promise<void>;
+  events?: ConsumerEvents;
+  batchSize?: number;
+  blockMs?: number;
+  /** An entry pending this long (its consumer died or failed on it) is claimed again. */
+  claimIdleMs?: number;
+  /** After this many deliveries that failed, the entry goes to the dead-letter stream. */
+  maxDeliveries?: number;
+}
+
+type Outcome = { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'stopped' };
+
+/**
+ * One consumer of a Redis consumer group: reads its own pending entries first, then new ones, applies
+ * them (one at a time per commande, commandes in parallel), and XACKs only what was committed. A sweep
+ * reclaims entries left idle by a dead consumer, and dead-letters those that keep failing.
+ */
+export class StreamConsumer {
+  private readonly redis: Redis;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private readonly lastFailure = new Map<string, string>();
+  private nextClaimAt = 0;
+  private readonly batchSize: number;
+  private readonly blockMs: number;
+  private readonly claimIdleMs: number;
+  private readonly maxDeliveries: number;
+
+  constructor(private readonly options: StreamConsumerOptions) {
+    this.redis = createRedis(options.redisUrl, { blocking: true });
+    this.batchSize = options.batchSize ?? 100;
+    this.blockMs = options.blockMs ?? 2_000;
+    this.claimIdleMs = options.claimIdleMs ?? 30_000;
+    this.maxDeliveries = options.maxDeliveries ?? 5;
+  }
+
+  get group(): string {
+    return this.options.group;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops reading, lets the batch in hand finish (its acks included), then closes the connection. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.loop;
+    this.redis.disconnect();
+  }
+
+  private async run(): Promise<void> {
+    let readingOwnPending = true;
+    const pendingCursor = new Map(this.options.streams.map((stream) => [stream, '0']));
+    let failures = 0;
+    await this.ensureGroups().catch(() => {});
+    while (this.running) {
+      try {
+        if (Date.now() >= this.nextClaimAt) await this.claimStaleEntries();
+        const entries = readingOwnPending ? await this.readOwnPending(pendingCursor) : await this.readNew();
+        if (readingOwnPending && entries.length === 0) readingOwnPending = false;
+        for (const entry of entries) pendingCursor.set(entry.stream, entry.id);
+        await this.process(entries);
+        failures = 0;
+      } catch (error) {
+        if (error instanceof Error && error.message.startsWith('NOGROUP')) {
+          // Redis restarted and lost the stream: recreate the group and start over from our pending list.
+          await this.ensureGroups().catch(() => {});
+          readingOwnPending = true;
+          for (const stream of this.options.streams) pendingCursor.set(stream, '0');
+          continue;
+        }
+        failures += 1;
+        this.options.logger.warn({ err: error, group: this.options.group }, 'stream read failed, retrying');
+        await delay(Math.min(100 * 2 ** failures, 2_000));
+      }
+    }
+  }
+
+  private async ensureGroups(): Promise<void> {
+    for (const stream of this.options.streams) {
+      try {
+        await this.redis.call('XGROUP', 'CREATE', stream, this.options.group, '0', 'MKSTREAM');
+      } catch (error) {
+        if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+      }
+    }
+  }
+
+  private async readOwnPending(cursor: Map<string, string>): Promise<RawEntry[]> {
+    const { streams, group, consumerName } = this.options;
+    const reply = await this.redis.call(
+      'XREADGROUP',
+      'GROUP',
+      group,
+      consumerName,
+      'COUNT',
+      String(this.batchSize),
+      'STREAMS',
+      ...streams,
+      ...streams.map((stream) => cursor.get(stream) ?? '0'),
+    );
+    return parseReadGroupReply(reply);
+  }
+
+  private async readNew(): Promise<RawEntry[]> {
+    const { streams, group, consumerName } = this.options;
+    const reply = await this.redis.call(
+      'XREADGROUP',
+      'GROUP',
+      group,
+      consumerName,
+      'COUNT',
+      String(this.batchSize),
+      'BLOCK',
+      String(this.blockMs),
+      'STREAMS',
+      ...streams,
+      ...streams.map(() => '>'),
+    );
+    return parseReadGroupReply(reply);
+  }
+
+  /** Takes over entries idle too long, and dead-letters the ones that have failed too often. */
+  private async claimStaleEntries(): Promise<void> {
+    this.nextClaimAt = Date.now() + Math.max(this.claimIdleMs / 2, 50);
+    const { streams, group, consumerName } = this.options;
+    for (const stream of streams) {
+      const reply = await this.redis.call(
+        'XAUTOCLAIM',
+        stream,
+        group,
+        consumerName,
+        String(this.claimIdleMs),
+        '0-0',
+        'COUNT',
+        String(this.batchSize),
+      );
+      const { entries } = parseAutoClaimReply(stream, reply);
+      if (entries.length === 0) continue;
+      const deliveries = await this.deliveriesOf(stream, entries);
+      const toRetry: RawEntry[] = [];
+      for (const entry of entries) {
+        const count = deliveries.get(entry.id) ?? 1;
+        if (entry.fields !== null && count > this.maxDeliveries) {
+          await this.deadLetter(entry, count);
+        } else {
+          if (entry.fields !== null) this.options.events?.retried?.(entry);
+          toRetry.push(entry);
+        }
+      }
+      await this.process(toRetry);
+    }
+  }
+
+  private async deliveriesOf(stream: string, entries: RawEntry[]): Promise<Map<string, number>> {
+    const first = entries[0]?.id ?? '-';
+    const last = entries.at(-1)?.id ?? '+';
+    const reply = await this.redis.call(
+      'XPENDING',
+      stream,
+      this.options.group,
+      first,
+      last,
+      String(entries.length + 100),
+    );
+    return parsePendingReply(reply);
+  }
+
+  private async deadLetter(entry: RawEntry, deliveries: number): Promise<void> {
+    const reason =
+      this.lastFailure.get(entry.id) ??
+      `failed ${deliveries - 1} deliveries (reason lost with a crashed consumer)`;
+    await this.redis.call(
+      'XADD',
+      this.options.deadLetterStream,
+      '*',
+      'stream',
+      entry.stream,
+      'entry_id',
+      entry.id,
+      'group',
+      this.options.group,
+      'reason',
+      reason,
+      'deliveries',
+      String(deliveries),
+      'failed_at',
+      new Date().toISOString(),
+      'fields',
+      JSON.stringify(fieldsToRecord(entry.fields ?? [])),
+    );
+    await this.redis.call('XACK', entry.stream, this.options.group, entry.id);
+    this.lastFailure.delete(entry.id);
+    this.options.logger.error(
+      { group: this.options.group, entry: entry.id, reason, deliveries },
+      'entry dead-lettered',
+    );
+    this.options.events?.deadLettered?.(reason, entry, deliveries);
+  }
+
+  private async process(entries: RawEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const mailboxes = new Map<string, { entry: RawEntry; envelope: SagaEnvelope | null; reason: string }[]>();
+    for (const entry of entries) {
+      const decoded = entry.fields === null ? null : decodeEnvelope(entry.fields);
+      const key = decoded?.ok ? decoded.envelope.correlation_id : entry.id;
+      const mailbox = mailboxes.get(key) ?? [];
+      mailbox.push({
+        entry,
+        envelope: decoded?.ok ? decoded.envelope : null,
+        reason: decoded && !decoded.ok ? decoded.reason : '',
+      });
+      mailboxes.set(key, mailbox);
+    }
+    const acks: RawEntry[] = [];
+    await Promise.all(
+      [...mailboxes.values()].map(async (mailbox) => {
+        for (const { entry, envelope, reason } of mailbox) {
+          if (entry.fields === null) {
+            acks.push(entry); // trimmed away while pending: nothing left to apply
+            continue;
+          }
+          const outcome = envelope ? await this.apply(envelope) : ({ kind: 'failed', reason } as const);
+          if (outcome.kind === 'done') {
+            acks.push(entry);
+            this.lastFailure.delete(entry.id);
+            if (envelope) this.options.events?.handled?.(envelope, entry);
+          } else if (outcome.kind === 'failed') {
+            this.lastFailure.set(entry.id, outcome.reason);
+            this.options.events?.failed?.(outcome.reason, entry);
+            this.options.logger.warn(
+              { group: this.options.group, entry: entry.id, reason: outcome.reason },
+              'entry failed',
+            );
+            // The rest of this commande's mailbox waits for the failed entry, to keep its order.
+            break;
+          } else {
+            break;
+          }
+        }
+      }),
+    );
+    await this.ack(acks);
+  }
+
+  private async apply(envelope: SagaEnvelope): Promise<Outcome> {
+    let attempt = 0;
+    for (;;) {
+      try {
+        await this.options.handle(envelope);
+        return { kind: 'done' };
+      } catch (error) {
+        if (!isTransientError(error)) {
+          return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+        }
+        if (!this.running) return { kind: 'stopped' };
+        attempt += 1;
+        // Lost races retry at once (with jitter); an unreachable dependency is waited for.
+        const wait = isConflict(error) ? Math.random() * 10 * attempt : Math.min(100 * 2 ** attempt, 2_000);
+        if (!isConflict(error) && attempt % 5 === 1) {
+          this.options.logger.warn(
+            { err: error, group: this.options.group },
+            'dependency unavailable, pausing',
+          );
+        }
+        await delay(wait);
+      }
+    }
+  }
+
+  private async ack(entries: RawEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const byStream = new Map<string, string[]>();
+    for (const entry of entries)
+      byStream.set(entry.stream, [...(byStream.get(entry.stream) ?? []), entry.id]);
+    const pipeline = this.redis.pipeline();
+    for (const [stream, ids] of byStream) pipeline.call('XACK', stream, this.options.group, ...ids);
+    await pipeline.exec();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

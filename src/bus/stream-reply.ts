@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/** One entry as Redis hands it over; `fields` is null when the entry was trimmed away while pending. */
+export interface RawEntry {
+  stream: string;
+  id: string;
+  fields: string[] | null;
+}
+
+const entrySchema = z.tuple([z.string(), z.array(z.string()).nullable()]);
+const readGroupReplySchema = z.array(z.tuple([z.string(), z.array(entrySchema)])).nullable();
+const autoClaimReplySchema = z.tuple([z.string(), z.array(entrySchema)]).rest(z.unknown());
+const pendingReplySchema = z.array(z.tuple([z.string(), z.string(), z.number(), z.number()]));
+
+export function parseReadGroupReply(reply: unknown): RawEntry[] {
+  const streams = readGroupReplySchema.parse(reply) ?? [];
+  return streams.flatMap(([stream, entries]) => entries.map(([id, fields]) => ({ stream, id, fields })));
+}
+
+export function parseAutoClaimReply(stream: string, reply: unknown): { next: string; entries: RawEntry[] } {
+  const [next, entries] = autoClaimReplySchema.parse(reply);
+  return { next, entries: entries.map(([id, fields]) => ({ stream, id, fields })) };
+}
+
+/** XPENDING's extended form: [id, consumer, idle ms, deliveries] per entry. */
+export function parsePendingReply(reply: unknown): Map<string, number> {
+  return new Map(pendingReplySchema.parse(reply).map(([id, , , deliveries]) => [id, deliveries]));
+}

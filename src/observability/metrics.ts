@@ -1,0 +1,126 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Metric names in one place: dashboards and CONTRACT.md refer to them. */
+export const METRIC = {
+  eventStoreEvents: 'event_store_events_total',
+  commandeEtat: 'commande_etat_total',
+  sagaSucces: 'saga_commande_succes_total',
+  sagaEchec: 'saga_commande_echec_total',
+  commandeLatence: 'commande_latence_ms',
+  eventsRefused: 'commande_evenements_refuses_total',
+  consumerHandled: 'consumer_events_handled_total',
+  consumerFailures: 'consumer_events_failed_total',
+  consumerRetries: 'consumer_deliveries_retried_total',
+  deadLetters: 'dead_letters_total',
+  relayPublished: 'relay_events_published_total',
+  relayPosition: 'relay_position',
+  sagaDuration: 'saga_duree_ms',
+  httpDuration: 'http_request_duration_ms',
+} as const;
+
+/** One registry per app instance, so that tests running several instances do not collide. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly eventStoreEvents = new Counter({
+    name: METRIC.eventStoreEvents,
+    help: 'Events persisted in the event store, by type and producing service',
+    labelNames: ['event_type', 'source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly commandeEtat = new Counter({
+    name: METRIC.commandeEtat,
+    help: 'Order machine states entered',
+    labelNames: ['etat'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sagaSucces = new Counter({
+    name: METRIC.sagaSucces,
+    help: 'Sagas that ended with a confirmed sale',
+    registers: [this.registry],
+  });
+
+  readonly sagaEchec = new Counter({
+    name: METRIC.sagaEchec,
+    help: 'Sagas that ended in failure, by reason',
+    labelNames: ['raison'] as const,
+    registers: [this.registry],
+  });
+
+  readonly commandeLatence = new Histogram({
+    name: METRIC.commandeLatence,
+    help: 'Latency from an event being appended to a consumer having applied it (ms)',
+    labelNames: ['event_type', 'consumer'] as const,
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000],
+    registers: [this.registry],
+  });
+
+  readonly eventsRefused = new Counter({
+    name: METRIC.eventsRefused,
+    help: 'Events that the order machine did not accept in the current state (changed nothing)',
+    labelNames: ['event_type', 'consumer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerHandled = new Counter({
+    name: METRIC.consumerHandled,
+    help: 'Stream entries applied and acknowledged, by consumer group',
+    labelNames: ['consumer', 'event_type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerFailures = new Counter({
+    name: METRIC.consumerFailures,
+    help: 'Stream entries whose handling failed (left pending for a retry)',
+    labelNames: ['consumer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly consumerRetries = new Counter({
+    name: METRIC.consumerRetries,
+    help: 'Stream entries delivered again after a failure or a dead consumer',
+    labelNames: ['consumer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deadLetters = new Counter({
+    name: METRIC.deadLetters,
+    help: 'Stream entries moved to the dead-letter stream',
+    labelNames: ['consumer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly relayPublished = new Counter({
+    name: METRIC.relayPublished,
+    help: 'Events published to Redis by the outbox relay',
+    registers: [this.registry],
+  });
+
+  readonly relayPosition = new Gauge({
+    name: METRIC.relayPosition,
+    help: 'Event store position up to which the relay has published',
+    registers: [this.registry],
+  });
+
+  readonly sagaDuration = new Histogram({
+    name: METRIC.sagaDuration,
+    help: 'Time from CommandeCreee to the final state (ms)',
+    labelNames: ['statut'] as const,
+    buckets: [5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000],
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: METRIC.httpDuration,
+    help: 'HTTP request duration (ms) by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000],
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,11 @@
+import { eventStoreMigration } from './001-event-store.js';
+import { servicesMigration } from './002-services.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** In order. A migration, once released, is never edited: add a new one. */
+export const MIGRATIONS: Migration[] = [eventStoreMigration, servicesMigration];

@@ -1,0 +1,60 @@
+import type { Logger } from 'pino';
+import { encodeEnvelope } from '../bus/envelope-codec.js';
+import type { Redis } from '../bus/redis.js';
+import type { StreamKeys } from '../bus/stream-keys.js';
+import { isSagaEventType, type StoredEvent } from '../domain/events.js';
+import { CheckpointedReader } from './checkpointed-reader.js';
+import type { Pool } from './database.js';
+import type { EventStoreNotifier } from './event-store-notifier.js';
+
+export interface OutboxRelayOptions {
+  pool: Pool;
+  redis: Redis;
+  keys: StreamKeys;
+  notifier: EventStoreNotifier;
+  logger: Logger;
+  /** Approximate cap on each stream's length; the event store keeps everything. */
+  maxStreamLength?: number;
+  /** Called with each batch published, e.g. to count events by type. */
+  onPublished?: (events: StoredEvent[]) => void;
+}
+
+/**
+ * The only writer to the Redis streams: it publishes what the event store committed, in position
+ * order. Services never write to Redis beside PostgreSQL, so there is no dual write to go wrong.
+ * A crash after XADD but before the checkpoint commits republishes a batch; consumers dedupe on event_id.
+ */
+export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedReader {
+  const { redis, keys } = options;
+  const maxLength = String(options.maxStreamLength ?? 1_000_000);
+  return new CheckpointedReader({
+    name: 'outbox-relay',
+    pool: options.pool,
+    notifier: options.notifier,
+    logger: options.logger,
+    batchSize: 500,
+    handle: async (_tx, events) => {
+      const pipeline = redis.pipeline();
+      let published = 0;
+      for (const event of events) {
+        if (!isSagaEventType(event.event_type)) continue;
+        pipeline.call(
+          'XADD',
+          keys.streamOf(event.event_type),
+          'MAXLEN',
+          '~',
+          maxLength,
+          '*',
+          ...encodeEnvelope(event),
+        );
+        published += 1;
+      }
+      if (published > 0) {
+        const results = (await pipeline.exec()) ?? [];
+        const failure = results.find(([error]) => error !== null);
+        if (failure) throw failure[0];
+      }
+      options.onPublished?.(events);
+    },
+  });
+}

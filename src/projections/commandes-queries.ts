@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { NotFoundError } from '../domain/errors.js';
+import { fromCents } from '../domain/money.js';
+import type { Pool } from '../persistence/database.js';
+
+const produitLineSchema = z.object({
+  produit_id: z.number().int(),
+  quantite: z.number().int(),
+  prix_unitaire: z.number(),
+  sous_total: z.number(),
+});
+
+const viewRowSchema = z.object({
+  commande_id: z.string(),
+  client_id: z.number().int(),
+  magasin_id: z.number().int(),
+  produits: z.array(produitLineSchema),
+  total_cents: z.number().int(),
+  statut: z.string(),
+  raison: z.string().nullable(),
+  historique: z.array(z.object({ event_type: z.string(), timestamp: z.string() })),
+  created_at: z.date(),
+});
+
+export interface CommandeView {
+  commande_id: string;
+  client_id: number;
+  magasin_id: number;
+  produits: z.infer<typeof produitLineSchema>[];
+  total: number;
+  statut: string;
+  raison: string | null;
+  historique: { event_type: string; timestamp: string }[];
+  created_at: string;
+}
+
+const COLUMNS =
+  'commande_id, client_id, magasin_id, produits, total_cents, statut, raison, historique, created_at';
+
+function toView(row: unknown): CommandeView {
+  const { total_cents, created_at, historique, ...rest } = viewRowSchema.parse(row);
+  return {
+    ...rest,
+    total: fromCents(total_cents),
+    created_at: created_at.toISOString(),
+    historique: historique.map(({ event_type, timestamp }) => ({
+      event_type,
+      timestamp: new Date(timestamp).toISOString(),
+    })),
+  };
+}
+
+/** Queries answered from the commandes read model, never by asking the services. */
+export class CommandesQueries {
+  constructor(private readonly pool: Pool) {}
+
+  async get(commandeId: string): Promise<CommandeView> {
+    const result = await this.pool.query(`SELECT ${COLUMNS} FROM commandes_vue WHERE commande_id = $1`, [
+      commandeId,
+    ]);
+    if (!result.rows[0]) throw new NotFoundError(`commande ${commandeId} not found`);
+    return toView(result.rows[0]);
+  }
+
+  async list(filter: {
+    clientId?: number | undefined;
+    statut?: string | undefined;
+    limit: number;
+  }): Promise<CommandeView[]> {
+    const result = await this.pool.query(
+      `SELECT ${COLUMNS} FROM commandes_vue
+       WHERE ($1::int IS NULL OR client_id = $1) AND ($2::text IS NULL OR statut = $2)
+       ORDER BY created_at DESC, commande_id LIMIT $3`,
+      [filter.clientId ?? null, filter.statut ?? null, filter.limit],
+    );
+    return result.rows.map(toView);
+  }
+}
