@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { Choreo, type ChoreoOptions } from '../../src/app.js';
+import { ACTOR_NAMES, type ActorName, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createTestDatabase, type TestDatabase } from './test-database.js';
+import { HttpClient } from './http-client.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface TestSystemOptions {
+  actors?: ActorName[];
+  choreo?: ChoreoOptions;
+}
+
+/**
+ * A real choreo against the machine's PostgreSQL and Redis, with its own database and Redis key prefix,
+ * listening on a free port. More processes' worth of actors can join it with `addNode`.
+ */
+export class TestSystem {
+  readonly nodes: Choreo[] = [];
+
+  private constructor(
+    readonly database: TestDatabase,
+    readonly streamPrefix: string,
+    readonly api: HttpClient,
+    private readonly main: Choreo,
+  ) {
+    this.nodes.push(main);
+  }
+
+  static async start(label: string, options: TestSystemOptions = {}): Promise<TestSystem> {
+    const database = await createTestDatabase(label);
+    const streamPrefix = `test:${label}:${randomBytes(4).toString('hex')}:`;
+    const main = await Choreo.create(testConfig(database.url, streamPrefix, options.actors ?? [...ACTOR_NAMES]), {
+      logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+      processMetrics: false,
+      consumerTuning: { blockMs: 500, claimIdleMs: 1_000 },
+      ...options.choreo,
+    });
+    await main.start();
+    const address = await main.listen();
+    return new TestSystem(database, streamPrefix, new HttpClient(address), main);
+  }
+
+  get choreo(): Choreo {
+    return this.main;
+  }
+
+  /** Another process's worth of actors on the same database and streams (no HTTP listener). */
+  async addNode(actors: ActorName[], choreo: ChoreoOptions = {}): Promise<Choreo> {
+    const node = await Choreo.create(testConfig(this.database.url, this.streamPrefix, actors), {
+      logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+      processMetrics: false,
+      consumerTuning: { blockMs: 500, claimIdleMs: 1_000 },
+      ...choreo,
+    });
+    await node.start();
+    this.nodes.push(node);
+    return node;
+  }
+
+  async stopNode(node: Choreo): Promise<void> {
+    await node.stop();
+    this.nodes.splice(this.nodes.indexOf(node), 1);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.stop()));
+    const redis = this.main.redis.duplicate();
+    try {
+      const keys = await redis.keys(`${this.streamPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+    await this.database.drop();
+  }
+}
+
+export function testConfig(databaseUrl: string, streamPrefix: string, actors: ActorName[]): Config {
+  return {
+    databaseUrl,
+    redisUrl: REDIS_URL,
+    port: 0,
+    host: '127.0.0.1',
+    actors,
+    streamPrefix,
+    logLevel: 'silent',
+  };
+}
