@@ -10,7 +10,14 @@ export const commandeBody = z.object({
   commande_id: z.string(),
   client_id: z.number(),
   magasin_id: z.number(),
-  produits: z.array(z.object({ produit_id: z.number(), quantite: z.number(), prix_unitaire: z.number(), sous_total: z.number() })),
+  produits: z.array(
+    z.object({
+      produit_id: z.number(),
+      quantite: z.number(),
+      prix_unitaire: z.number(),
+      sous_total: z.number(),
+    }),
+  ),
   total: z.number(),
   statut: z.string(),
   raison: z.string().nullable(),
@@ -34,11 +41,14 @@ export class Shop {
   constructor(readonly api: HttpClient) {}
 
   async magasin(nom = `Magasin ${++Shop.counter}-${Date.now()}`): Promise<number> {
-    return idBody.parse(expectStatus(await this.api.post('/api/magasins', { nom }), 201, 'create magasin')).id;
+    return idBody.parse(expectStatus(await this.api.post('/api/magasins', { nom }), 201, 'create magasin'))
+      .id;
   }
 
   async produit(prix: number, nom = `Produit ${++Shop.counter}`): Promise<number> {
-    return idBody.parse(expectStatus(await this.api.post('/api/produits', { nom, prix }), 201, 'create produit')).id;
+    return idBody.parse(
+      expectStatus(await this.api.post('/api/produits', { nom, prix }), 201, 'create produit'),
+    ).id;
   }
 
   async setStock(magasinId: number, produitId: number, quantite: number): Promise<void> {
@@ -46,7 +56,9 @@ export class Shop {
   }
 
   async client(solde: number, nom = `Client ${++Shop.counter}`): Promise<number> {
-    return idBody.parse(expectStatus(await this.api.post('/api/clients', { nom, solde }), 201, 'create client')).id;
+    return idBody.parse(
+      expectStatus(await this.api.post('/api/clients', { nom, solde }), 201, 'create client'),
+    ).id;
   }
 
   async addToCart(clientId: number, produitId: number, quantite: number): Promise<void> {
@@ -59,18 +71,28 @@ export class Shop {
 
   async checkout(clientId: number, magasinId: number, idempotencyKey?: string): Promise<string> {
     const headers = idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : undefined;
-    const response = await this.api.post(`/api/panier/${clientId}/checkout`, { magasin_id: magasinId }, headers);
+    const response = await this.api.post(
+      `/api/panier/${clientId}/checkout`,
+      { magasin_id: magasinId },
+      headers,
+    );
     return checkoutBody.parse(expectStatus(response, 202, 'checkout')).commande_id;
   }
 
   /** Fills the cart and checks out in one step. */
-  async order(clientId: number, magasinId: number, lines: [produitId: number, quantite: number][]): Promise<string> {
+  async order(
+    clientId: number,
+    magasinId: number,
+    lines: [produitId: number, quantite: number][],
+  ): Promise<string> {
     for (const [produitId, quantite] of lines) await this.addToCart(clientId, produitId, quantite);
     return this.checkout(clientId, magasinId);
   }
 
   async commande(commandeId: string): Promise<CommandeBody> {
-    return commandeBody.parse(expectStatus(await this.api.get(`/api/commandes/${commandeId}`), 200, 'get commande'));
+    return commandeBody.parse(
+      expectStatus(await this.api.get(`/api/commandes/${commandeId}`), 200, 'get commande'),
+    );
   }
 
   async finalCommande(commandeId: string, timeoutMs = 20_000): Promise<CommandeBody> {
@@ -82,7 +104,9 @@ export class Shop {
   }
 
   async stock(magasinId: number): Promise<z.infer<typeof stockBody>> {
-    return stockBody.parse(expectStatus(await this.api.get(`/api/stock/magasin/${magasinId}`), 200, 'get stock'));
+    return stockBody.parse(
+      expectStatus(await this.api.get(`/api/stock/magasin/${magasinId}`), 200, 'get stock'),
+    );
   }
 
   async stockOf(magasinId: number, produitId: number): Promise<{ quantite: number; reservee: number }> {
@@ -91,6 +115,7 @@ export class Shop {
   }
 
   async solde(clientId: number): Promise<number> {
-    return clientBody.parse(expectStatus(await this.api.get(`/api/clients/${clientId}`), 200, 'get client')).solde;
+    return clientBody.parse(expectStatus(await this.api.get(`/api/clients/${clientId}`), 200, 'get client'))
+      .solde;
   }
 }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Choreo, type ChoreoOptions } from '../../src/app.js';
 import { ACTOR_NAMES, type ActorName, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { createTestDatabase, type TestDatabase } from './test-database.js';
 import { HttpClient } from './http-client.js';
+import { createTestDatabase, type TestDatabase } from './test-database.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -31,12 +31,15 @@ export class TestSystem {
   static async start(label: string, options: TestSystemOptions = {}): Promise<TestSystem> {
     const database = await createTestDatabase(label);
     const streamPrefix = `test:${label}:${randomBytes(4).toString('hex')}:`;
-    const main = await Choreo.create(testConfig(database.url, streamPrefix, options.actors ?? [...ACTOR_NAMES]), {
-      logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
-      processMetrics: false,
-      consumerTuning: { blockMs: 500, claimIdleMs: 1_000 },
-      ...options.choreo,
-    });
+    const main = await Choreo.create(
+      testConfig(database.url, streamPrefix, options.actors ?? [...ACTOR_NAMES]),
+      {
+        logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+        processMetrics: false,
+        consumerTuning: { blockMs: 500, claimIdleMs: 1_000 },
+        ...options.choreo,
+      },
+    );
     await main.start();
     const address = await main.listen();
     return new TestSystem(database, streamPrefix, new HttpClient(address), main);
