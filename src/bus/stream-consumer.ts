@@ -281,6 +281,10 @@ export class StreamConsumer {
         await this.options.handle(envelope);
         return { kind: 'done' };
       } catch (error) {
+        this.options.logger.debug(
+          { err: error, group: this.options.group, attempt },
+          'handler attempt failed',
+        );
         if (!isTransientError(error)) {
           return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
         }

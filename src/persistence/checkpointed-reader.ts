@@ -23,10 +23,10 @@ export type BatchOutcome =
   | { kind: 'busy' }
   | { kind: 'idle' };
 
-const checkpointRowSchema = z.object({ position: z.number().int() });
+const checkpointRowSchema = z.object({ transaction_id: z.string(), position: z.number().int() });
 
 /**
- * Reads the event store in position order from a durable checkpoint. The handler's effects and the new
+ * Reads the event store in commit order from a durable checkpoint. The handler's effects and the new
  * checkpoint commit together, so a crash replays at most the batch that was not committed.
  */
 export class CheckpointedReader {
@@ -35,15 +35,10 @@ export class CheckpointedReader {
   private wake: (() => void) | null = null;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
-  private lastPositionRead = 0;
 
   constructor(private readonly options: CheckpointedReaderOptions) {
     this.batchSize = options.batchSize ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
-  }
-
-  get position(): number {
-    return this.lastPositionRead;
   }
 
   start(): void {
@@ -73,15 +68,21 @@ export class CheckpointedReader {
         [name],
       );
       const checkpoint = checkpointRowSchema.parse(
-        (await tx.query('SELECT position FROM checkpoints WHERE name = $1', [name])).rows[0],
+        (await tx.query('SELECT transaction_id::text, position FROM checkpoints WHERE name = $1', [name]))
+          .rows[0],
       );
-      this.lastPositionRead = checkpoint.position;
-      const events = await readAllGapSafe(tx, checkpoint.position, this.batchSize);
-      const last = events.at(-1);
+      const { events, last } = await readAllGapSafe(
+        tx,
+        { transactionId: checkpoint.transaction_id, position: checkpoint.position },
+        this.batchSize,
+      );
       if (!last) return { kind: 'idle' };
       await handle(tx, events);
-      await tx.query('UPDATE checkpoints SET position = $2 WHERE name = $1', [name, last.position]);
-      this.lastPositionRead = last.position;
+      await tx.query('UPDATE checkpoints SET transaction_id = $2::xid8, position = $3 WHERE name = $1', [
+        name,
+        last.transactionId,
+        last.position,
+      ]);
       return { kind: 'handled', count: events.length, position: last.position };
     });
   }

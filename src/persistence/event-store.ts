@@ -101,19 +101,39 @@ export async function readAll(
   return result.rows.map(toStoredEvent);
 }
 
+/** Where a checkpointed reader is: the last row it handled, in commit order. */
+export interface CommitOrderPosition {
+  transactionId: string;
+  position: number;
+}
+
+export const START_OF_STORE: CommitOrderPosition = { transactionId: '0', position: 0 };
+
+const commitOrderRowSchema = eventRowSchema.extend({ transaction_id: z.string() });
+
 /**
- * Events after `after`, stopping short of any row whose transaction began after the oldest one still
- * in flight: positions are taken at insert but become visible at commit, so a late commit may land
- * below a position already read. Waiting for it is what keeps checkpointed readers from skipping it.
+ * Events after `after` in (transaction_id, position) order, stopping short of every row whose
+ * transaction began after the oldest one still in flight. Such rows may still be joined by rows that
+ * commit later with a lower position, so a reader that moved past them would skip those for good.
  */
-export async function readAllGapSafe(db: Queryable, after: number, limit: number): Promise<StoredEvent[]> {
+export async function readAllGapSafe(
+  db: Queryable,
+  after: CommitOrderPosition,
+  limit: number,
+): Promise<{ events: StoredEvent[]; last: CommitOrderPosition | null }> {
   const result = await db.query(
-    `SELECT ${EVENT_COLUMNS} FROM events
-     WHERE position > $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY position LIMIT $2`,
-    [after, limit],
+    `SELECT ${EVENT_COLUMNS}, transaction_id::text AS transaction_id FROM events
+     WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
+       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY transaction_id, position LIMIT $3`,
+    [after.transactionId, after.position, limit],
   );
-  return result.rows.map(toStoredEvent);
+  const rows = result.rows.map((row) => commitOrderRowSchema.parse(row));
+  const lastRow = rows.at(-1);
+  return {
+    events: rows.map(({ transaction_id: _, ...row }) => toStoredEvent(row)),
+    last: lastRow ? { transactionId: lastRow.transaction_id, position: lastRow.position } : null,
+  };
 }
 
 export async function lastPosition(db: Queryable): Promise<number> {

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { isSagaEventType, parseSagaEnvelope, type SagaEnvelope, type StoredEvent } from '../domain/events.js';
 import { toCents } from '../domain/money.js';
 import { commandeMachine } from '../machines/commande.machine.js';
-import { applyEvent, type CommandeStatut, statutOf } from '../machines/commande-replay.js';
+import { applyEvent, type CommandeStatut, replayCommande, statutOf } from '../machines/commande-replay.js';
 import type { PoolClient } from '../persistence/database.js';
+import { readStream } from '../persistence/event-store.js';
 
 export const COMMANDES_PROJECTION = 'projection:commandes';
 
@@ -58,6 +59,12 @@ async function applyToCommande(tx: PoolClient, event: SagaEnvelope): Promise<voi
   if (!found.rows[0]) return;
   const row = viewRowSchema.parse(found.rows[0]);
   if (event.version <= row.version) return;
+  if (event.version > row.version + 1) {
+    // Commit order can differ from version order when two writers race on one commande: fill the gap
+    // from the stream itself rather than apply an event ahead of its predecessor.
+    await rebuildFromStream(tx, event.aggregate_id);
+    return;
+  }
   const current = commandeMachine.resolveState({
     value: row.statut as CommandeStatut,
     context: { raison: row.raison },
@@ -80,8 +87,29 @@ async function applyToCommande(tx: PoolClient, event: SagaEnvelope): Promise<voi
   );
 }
 
+async function rebuildFromStream(tx: PoolClient, commandeId: string): Promise<void> {
+  const events = (await readStream(tx, commandeId)).map(parseSagaEnvelope);
+  const { snapshot } = replayCommande(events);
+  const last = events.at(-1);
+  if (!snapshot || !last) return;
+  await tx.query(
+    `UPDATE commandes_vue SET statut = $2, raison = $3, version = $4, updated_at = $5, historique = $6
+     WHERE commande_id = $1`,
+    [
+      commandeId,
+      statutOf(snapshot),
+      snapshot.context.raison,
+      last.version,
+      last.timestamp,
+      JSON.stringify(events.map(({ event_type, timestamp }) => ({ event_type, timestamp }))),
+    ],
+  );
+}
+
 /** Empties the read model and its checkpoint; the projection then rebuilds it from position 0. */
 export async function resetCommandesProjection(tx: PoolClient): Promise<void> {
   await tx.query('DELETE FROM commandes_vue');
-  await tx.query('UPDATE checkpoints SET position = 0 WHERE name = $1', [COMMANDES_PROJECTION]);
+  await tx.query("UPDATE checkpoints SET transaction_id = '0', position = 0 WHERE name = $1", [
+    COMMANDES_PROJECTION,
+  ]);
 }

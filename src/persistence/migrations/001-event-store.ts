@@ -13,11 +13,13 @@ CREATE TABLE events (
   correlation_id text        NOT NULL,
   causation_id   uuid,
   data           jsonb       NOT NULL,
-  -- Readers by position only read rows older than every in-flight transaction (no skipped late commits).
+  -- Readers that checkpoint go in (transaction_id, position) order and stop below the oldest transaction
+  -- still in flight: positions are taken at insert but become visible at commit, so position order alone
+  -- would skip a row whose transaction commits after a later one.
   transaction_id xid8        NOT NULL DEFAULT pg_current_xact_id(),
   UNIQUE (aggregate_id, version)
 );
-CREATE INDEX events_transaction_id ON events (transaction_id);
+CREATE INDEX events_commit_order ON events (transaction_id, position);
 CREATE INDEX events_event_type ON events (event_type);
 
 CREATE FUNCTION events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -40,8 +42,9 @@ CREATE TRIGGER events_appended AFTER INSERT ON events
 
 -- Readers of the event store (outbox relay, projections) remember how far they got.
 CREATE TABLE checkpoints (
-  name     text PRIMARY KEY,
-  position bigint NOT NULL DEFAULT 0
+  name           text   PRIMARY KEY,
+  transaction_id xid8   NOT NULL DEFAULT '0',
+  position       bigint NOT NULL DEFAULT 0
 );
 
 -- Which incoming events each consumer has already applied: the record that makes redelivery harmless.

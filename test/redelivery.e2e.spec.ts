@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handleOnce, type ServiceActor } from '../src/actors/service-actor.js';
+import { encodeEnvelope } from '../src/bus/envelope-codec.js';
+import type { SagaEnvelope } from '../src/domain/events.js';
+import { readStream } from '../src/persistence/event-store.js';
+import { Shop } from './support/shop.js';
+import { waitUntilConsumed } from './support/stream-groups.js';
+import { TestSystem } from './support/test-system.js';
+
+describe('at-least-once delivery, exactly-once effects', () => {
+  let system: TestSystem;
+  let shop: Shop;
+
+  beforeAll(async () => {
+    system = await TestSystem.start('redelivery');
+    shop = new Shop(system.api);
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  it('changes nothing when an event is delivered a second time with the same event_id', async () => {
+    // given a completed order
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(4);
+    await shop.setStock(magasin, produit, 10);
+    const client = await shop.client(100);
+    const commandeId = await shop.order(client, magasin, [[produit, 3]]);
+    expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
+    const eventsBefore = await readStream(system.choreo.pool, commandeId);
+    const ventesBefore = (await system.api.get('/api/ventes')).body;
+
+    // when every event of that order is published again, as a crashed relay would
+    for (const event of eventsBefore) {
+      const stream = `${system.streamPrefix}${streamOf(event.event_type)}`;
+      const entryId = String(await system.choreo.redis.call('XADD', stream, '*', ...encodeEnvelope(event)));
+      await waitUntilConsumed(system.choreo.redis, stream, entryId, groupsReading(event.event_type));
+    }
+
+    // then nothing moved: same events, same stock, same balance, same sales
+    expect(await readStream(system.choreo.pool, commandeId)).toEqual(eventsBefore);
+    expect(await shop.stockOf(magasin, produit)).toMatchObject({ quantite: 7, reservee: 0 });
+    expect(await shop.solde(client)).toBe(88);
+    expect((await system.api.get('/api/ventes')).body).toEqual(ventesBefore);
+  });
+});
+
+function streamOf(eventType: string): string {
+  if (eventType === 'CommandeCreee') return 'commande.evenements';
+  if (eventType.startsWith('Stock')) return 'stock.evenements';
+  if (eventType.startsWith('Paiement')) return 'paiement.evenements';
+  return 'vente.evenements';
+}
+
+function groupsReading(eventType: string): string[] {
+  const byStream: Record<string, string[]> = {
+    'commande.evenements': ['stock-service', 'commande-saga'],
+    'stock.evenements': ['client-service', 'commande-saga'],
+    'paiement.evenements': ['stock-service', 'ventes-service', 'commande-saga'],
+    'vente.evenements': ['stock-service', 'commande-saga'],
+  };
+  return byStream[streamOf(eventType)] ?? [];
+}
+
+describe('the inbox', () => {
+  let system: TestSystem;
+
+  beforeAll(async () => {
+    system = await TestSystem.start('inbox', { actors: [] });
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  it('runs an actor once per event_id, even when the event comes twice at the same time', async () => {
+    const calls: string[] = [];
+    const countingActor: ServiceActor = {
+      name: 'counting-service',
+      streams: ['commande.evenements'],
+      async handle(tx, event) {
+        calls.push(event.event_id);
+        await tx.query(
+          `INSERT INTO checkpoints (name, position) VALUES ('counting', 1)
+           ON CONFLICT (name) DO UPDATE SET position = checkpoints.position + 1`,
+        );
+      },
+    };
+    const event = sampleCommandeCreee();
+
+    const outcomes = await Promise.all([
+      handleOnce(system.choreo.pool, countingActor, event),
+      handleOnce(system.choreo.pool, countingActor, event),
+    ]);
+    outcomes.push(await handleOnce(system.choreo.pool, countingActor, event));
+
+    expect(outcomes.sort()).toEqual(['applied', 'duplicate', 'duplicate']);
+    const counter = await system.choreo.pool.query(
+      "SELECT position FROM checkpoints WHERE name = 'counting'",
+    );
+    expect(counter.rows[0]?.position).toBe(1);
+  });
+});
+
+function sampleCommandeCreee(): SagaEnvelope {
+  return {
+    event_id: randomUUID(),
+    event_type: 'CommandeCreee',
+    aggregate_id: `cmd-${randomUUID()}`,
+    version: 1,
+    position: 1,
+    timestamp: new Date().toISOString(),
+    source: 'panier-service',
+    correlation_id: 'cmd-x',
+    causation_id: null,
+    data: {
+      client_id: 1,
+      magasin_id: 1,
+      produits: [{ produit_id: 1, quantite: 1, prix_unitaire: 1, sous_total: 1 }],
+      total: 1,
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './support/eventually.js';
+import { Shop } from './support/shop.js';
+import { TestSystem } from './support/test-system.js';
+
+describe('the sales service is stopped while orders come in', () => {
+  let system: TestSystem;
+  let shop: Shop;
+
+  beforeAll(async () => {
+    // every actor but ventes: payments are accepted, nobody records the sales yet
+    system = await TestSystem.start('ventes_down', {
+      actors: ['panier', 'stock', 'client', 'saga', 'relay', 'projections'],
+    });
+    shop = new Shop(system.api);
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  it('keeps the events in Redis and completes every order once the service starts again', async () => {
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(2.5);
+    await shop.setStock(magasin, produit, 100);
+    const clients = await Promise.all(Array.from({ length: 5 }, () => shop.client(20)));
+
+    const commandes = [];
+    for (const client of clients) commandes.push(await shop.order(client, magasin, [[produit, 2]]));
+
+    // the orders stop at paiement_accepte: the events wait in the ventes-service group
+    for (const commandeId of commandes) {
+      await eventually(
+        () => shop.commande(commandeId),
+        (commande) => commande.statut === 'paiement_accepte',
+        { description: `${commandeId} to be paid` },
+      );
+    }
+    const pending = await system.choreo.redis.xlen(`${system.streamPrefix}paiement.evenements`);
+    expect(pending).toBe(5);
+    expect((await system.api.get('/api/ventes')).body).toEqual([]);
+
+    // when the sales service comes back
+    await system.addNode(['ventes']);
+
+    // then every order completes, with one sale each
+    for (const commandeId of commandes) {
+      expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
+    }
+    expect(await shop.stockOf(magasin, produit)).toMatchObject({ quantite: 90, reservee: 0 });
+  });
+});
