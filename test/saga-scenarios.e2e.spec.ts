@@ -86,4 +86,58 @@ describe('the seed report scenarios, over HTTP', () => {
     expect(await shop.stockOf(magasin, pomme)).toEqual({ produit_id: pomme, quantite: 5, reservee: 0 });
     expect(await shop.solde(client)).toBe(50);
   });
+
+  it('checkout with an Idempotency-Key seen before returns the same commande and creates nothing', async () => {
+    const magasin = await shop.magasin();
+    const pomme = await shop.produit(1);
+    await shop.setStock(magasin, pomme, 10);
+    const client = await shop.client(10);
+    await shop.addToCart(client, pomme, 1);
+
+    const first = await shop.checkout(client, magasin, 'key-1');
+    await shop.addToCart(client, pomme, 4); // the cart is full again: a new key would create a second order
+    const again = await shop.checkout(client, magasin, 'key-1');
+
+    expect(again).toBe(first);
+    const created = await system.choreo.pool.query(
+      "SELECT count(*) AS n FROM events WHERE event_type = 'CommandeCreee' AND (data->>'client_id')::int = $1",
+      [client],
+    );
+    expect(Number(created.rows[0].n)).toBe(1);
+    expect((await system.api.get(`/api/panier/${client}`)).body).toMatchObject({
+      articles: [{ quantite: 4 }],
+    });
+    expect((await shop.finalCommande(first)).total).toBe(1);
+  });
+
+  it('keeps a cart: lines add up, can be removed, and the checkout empties it', async () => {
+    const magasin = await shop.magasin();
+    const pomme = await shop.produit(0.1);
+    const poire = await shop.produit(0.2);
+    const client = await shop.client(10);
+
+    await shop.addToCart(client, pomme, 1);
+    await shop.addToCart(client, pomme, 2);
+    const withPoire = await system.api.post(`/api/panier/${client}/articles`, {
+      produit_id: poire,
+      quantite: 1,
+    });
+    expect(withPoire.body).toEqual({
+      client_id: client,
+      articles: [
+        { produit_id: pomme, quantite: 3, prix_unitaire: 0.1, sous_total: 0.3 },
+        { produit_id: poire, quantite: 1, prix_unitaire: 0.2, sous_total: 0.2 },
+      ],
+      total: 0.5,
+    });
+    const removed = await system.api.delete(`/api/panier/${client}/articles/${poire}`);
+    expect(removed.body).toMatchObject({ total: 0.3 });
+
+    await shop.checkout(client, magasin);
+    expect((await system.api.get(`/api/panier/${client}`)).body).toEqual({
+      client_id: client,
+      articles: [],
+      total: 0,
+    });
+  });
 });

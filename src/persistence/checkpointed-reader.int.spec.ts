@@ -1,0 +1,117 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/support/eventually.js';
+import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import type { StoredEvent } from '../domain/events.js';
+import { CheckpointedReader } from './checkpointed-reader.js';
+import { createPool, type Pool, type PoolClient } from './database.js';
+import { EventStoreNotifier } from './event-store-notifier.js';
+import { migrate } from './migrate.js';
+
+describe('a checkpointed reader of the event store', () => {
+  let database: TestDatabase;
+  let pool: Pool;
+  const logger = pino({ level: 'silent' });
+
+  beforeAll(async () => {
+    database = await createTestDatabase('reader');
+    pool = createPool(database.url);
+    await migrate(pool);
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await database?.drop();
+  });
+
+  async function insertEvent(client: Pool | PoolClient, aggregateId: string): Promise<number> {
+    const result = await client.query(
+      `INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, data)
+       VALUES (gen_random_uuid(), 'Test', $1, 1, 'test', $1, '{}') RETURNING position`,
+      [aggregateId],
+    );
+    return Number(result.rows[0].position);
+  }
+
+  function readerCollecting(name: string, seen: StoredEvent[]): CheckpointedReader {
+    return new CheckpointedReader({
+      name,
+      pool,
+      notifier: new EventStoreNotifier(database.url, logger),
+      logger,
+      handle: async (_tx, events) => {
+        seen.push(...events);
+      },
+    });
+  }
+
+  async function drain(reader: CheckpointedReader): Promise<void> {
+    while ((await reader.processBatch()).kind === 'handled') {}
+  }
+
+  /** Rows wait while any older transaction on the server is in flight (other tests' too), so poll. */
+  async function drainUntil(reader: CheckpointedReader, seen: StoredEvent[], count: number): Promise<void> {
+    await eventually(
+      async () => {
+        await drain(reader);
+        return seen.length;
+      },
+      (length) => length >= count,
+      { description: `${count} events read` },
+    );
+  }
+
+  for (const xidOrder of [
+    'early transaction took its id first',
+    'late transaction took its id first',
+  ] as const) {
+    it(`never skips a row whose transaction commits after a later one (${xidOrder})`, async () => {
+      const seen: StoredEvent[] = [];
+      const reader = readerCollecting(`late-commit-${xidOrder.length}`, seen);
+      await drain(reader);
+      seen.length = 0;
+      const slow = await pool.connect();
+      const fast = await pool.connect();
+      try {
+        // given two overlapping transactions: the slow one inserts first (lower position) but commits last
+        await slow.query('BEGIN');
+        await fast.query('BEGIN');
+        if (xidOrder === 'early transaction took its id first') {
+          await slow.query('SELECT pg_current_xact_id()');
+          await fast.query('SELECT pg_current_xact_id()');
+        } else {
+          await fast.query('SELECT pg_current_xact_id()');
+          await slow.query('SELECT pg_current_xact_id()');
+        }
+        const slowPosition = await insertEvent(slow, `slow-${xidOrder}`);
+        const fastPosition = await insertEvent(fast, `fast-${xidOrder}`);
+        expect(slowPosition).toBeLessThan(fastPosition);
+        await fast.query('COMMIT');
+
+        // when the reader runs while the slow one is still in flight, then again after it commits
+        await drain(reader);
+        await slow.query('COMMIT');
+        await drainUntil(reader, seen, 2);
+
+        // then it has seen both rows, each once
+        expect(seen.map((event) => event.position).sort((a, b) => a - b)).toEqual([
+          slowPosition,
+          fastPosition,
+        ]);
+      } finally {
+        slow.release();
+        fast.release();
+      }
+    });
+  }
+
+  it('resumes from its checkpoint: a second reader of the same name sees only what came after', async () => {
+    const first: StoredEvent[] = [];
+    await drain(readerCollecting('resume', first));
+    const position = await insertEvent(pool, 'resume-after');
+    const second: StoredEvent[] = [];
+
+    await drainUntil(readerCollecting('resume', second), second, 1);
+
+    expect(second.map((event) => event.position)).toEqual([position]);
+  });
+});

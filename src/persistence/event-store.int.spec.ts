@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import { VersionConflictError } from '../domain/errors.js';
+import type { NewEvent } from '../domain/events.js';
+import { createPool, type Pool, withTransaction } from './database.js';
+import { appendToStream, readStream } from './event-store.js';
+import { migrate } from './migrate.js';
+
+const libere: NewEvent = {
+  event_type: 'StockLibere',
+  source: 'stock-service',
+  causation_id: null,
+  data: { magasin_id: 1, produits: [], raison: 'test' },
+};
+
+describe('the event store', () => {
+  let database: TestDatabase;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('event_store');
+    pool = createPool(database.url);
+    await migrate(pool);
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await database?.drop();
+  });
+
+  it('appends with gapless versions and a global position', async () => {
+    const stored = await withTransaction(pool, (tx) => appendToStream(tx, 'cmd-a', 0, [libere, libere]));
+    const more = await withTransaction(pool, (tx) => appendToStream(tx, 'cmd-a', 2, [libere]));
+
+    expect([...stored, ...more].map((event) => event.version)).toEqual([1, 2, 3]);
+    const positions = (await readStream(pool, 'cmd-a')).map((event) => event.position);
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
+    expect(new Set([...stored, ...more].map((event) => event.event_id)).size).toBe(3);
+  });
+
+  it('refuses an append at a stale or future version with a VersionConflictError', async () => {
+    await withTransaction(pool, (tx) => appendToStream(tx, 'cmd-b', 0, [libere]));
+
+    await expect(
+      withTransaction(pool, (tx) => appendToStream(tx, 'cmd-b', 0, [libere])),
+    ).rejects.toBeInstanceOf(VersionConflictError);
+    await expect(
+      withTransaction(pool, (tx) => appendToStream(tx, 'cmd-b', 5, [libere])),
+    ).rejects.toBeInstanceOf(VersionConflictError);
+    expect(await readStream(pool, 'cmd-b')).toHaveLength(1);
+  });
+
+  it('lets exactly one of two concurrent writers at the same version win', async () => {
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 5 }, () =>
+        withTransaction(pool, (tx) => appendToStream(tx, 'cmd-c', 0, [libere])),
+      ),
+    );
+
+    expect(attempts.filter((attempt) => attempt.status === 'fulfilled')).toHaveLength(1);
+    for (const attempt of attempts) {
+      if (attempt.status === 'rejected') expect(attempt.reason).toBeInstanceOf(VersionConflictError);
+    }
+  });
+
+  it('is append-only: rows can be neither updated nor deleted', async () => {
+    await withTransaction(pool, (tx) => appendToStream(tx, 'cmd-d', 0, [libere]));
+
+    await expect(
+      pool.query("UPDATE events SET source = 'forged' WHERE aggregate_id = 'cmd-d'"),
+    ).rejects.toThrow(/append-only/);
+    await expect(pool.query("DELETE FROM events WHERE aggregate_id = 'cmd-d'")).rejects.toThrow(
+      /append-only/,
+    );
+    await expect(pool.query('TRUNCATE events')).rejects.toThrow(/append-only/);
+  });
+
+  it('applies migrations idempotently', async () => {
+    expect(await migrate(pool)).toEqual([]);
+  });
+});

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Shop } from './support/shop.js';
+import { TestSystem } from './support/test-system.js';
+
+describe('bad input never gets in', () => {
+  let system: TestSystem;
+  let shop: Shop;
+  let magasin: number;
+  let produit: number;
+  let client: number;
+
+  beforeAll(async () => {
+    system = await TestSystem.start('bad_input');
+    shop = new Shop(system.api);
+    magasin = await shop.magasin('Centre-ville');
+    produit = await shop.produit(2.5);
+    client = await shop.client(10);
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  async function rowCounts(): Promise<Record<string, number>> {
+    const tables = ['magasins', 'produits', 'stock', 'clients', 'panier_articles', 'events', 'checkouts'];
+    const counts: Record<string, number> = {};
+    for (const table of tables) {
+      counts[table] = Number(
+        (await system.choreo.pool.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n,
+      );
+    }
+    return counts;
+  }
+
+  const badRequests: [string, string, string, unknown, number, RegExp][] = [
+    ['a magasin without a name', 'POST', '/api/magasins', { ville: 'Montréal' }, 400, /body\.nom/],
+    ['a produit with a negative price', 'POST', '/api/produits', { nom: 'x', prix: -1 }, 400, /body\.prix/],
+    [
+      'a produit priced with 3 decimals',
+      'POST',
+      '/api/produits',
+      { nom: 'x', prix: 1.234 },
+      400,
+      /body\.prix.*2 decimals/,
+    ],
+    ['a produit with a price as text', 'POST', '/api/produits', { nom: 'x', prix: '3' }, 400, /body\.prix/],
+    ['a client with a negative balance', 'POST', '/api/clients', { nom: 'x', solde: -5 }, 400, /body\.solde/],
+    ['a negative stock quantity', 'PUT', '/api/stock/1/1', { quantite: -1 }, 400, /body\.quantite/],
+    ['a fractional stock quantity', 'PUT', '/api/stock/1/1', { quantite: 1.5 }, 400, /body\.quantite/],
+    ['stock for an unknown magasin', 'PUT', '/api/stock/9999/1', { quantite: 1 }, 404, /magasin 9999/],
+    ['a non-numeric id', 'GET', '/api/magasins/abc', undefined, 400, /params\.id/],
+    ['an unknown magasin', 'GET', '/api/magasins/9999', undefined, 404, /magasin 9999 not found/],
+    ['an unknown produit', 'GET', '/api/produits/9999', undefined, 404, /produit 9999 not found/],
+    ['an unknown client', 'GET', '/api/clients/9999', undefined, 404, /client 9999 not found/],
+    ['an unknown commande', 'GET', '/api/commandes/cmd-nope', undefined, 404, /commande cmd-nope not found/],
+    ['an unknown projection', 'GET', '/events/projections/cmd-nope', undefined, 404, /not found/],
+    [
+      'a cart line with quantity 0',
+      'POST',
+      '/api/panier/1/articles',
+      { produit_id: 1, quantite: 0 },
+      400,
+      /body\.quantite/,
+    ],
+    [
+      'a cart line with a negative quantity',
+      'POST',
+      '/api/panier/1/articles',
+      { produit_id: 1, quantite: -2 },
+      400,
+      /body\.quantite/,
+    ],
+    [
+      'a cart line for an unknown produit',
+      'POST',
+      '/api/panier/1/articles',
+      { produit_id: 9999, quantite: 1 },
+      404,
+      /produit 9999/,
+    ],
+    [
+      'a cart for an unknown client',
+      'POST',
+      '/api/panier/9999/articles',
+      { produit_id: 1, quantite: 1 },
+      404,
+      /client 9999/,
+    ],
+    ['a checkout without magasin_id', 'POST', '/api/panier/1/checkout', {}, 400, /body\.magasin_id/],
+    ['a checkout of an empty cart', 'POST', '/api/panier/1/checkout', { magasin_id: 1 }, 409, /empty/],
+    [
+      'a commande filter with an unknown statut',
+      'GET',
+      '/api/commandes?statut=perdue',
+      undefined,
+      400,
+      /querystring\.statut/,
+    ],
+    ['a body that is not JSON', 'POST', '/api/clients', '{"nom": ', 400, /not valid JSON/],
+  ];
+
+  for (const [what, method, path, body, status, message] of badRequests) {
+    it(`answers ${status} with a clear message, and writes nothing, for ${what}`, async () => {
+      const before = await rowCounts();
+      const concretePath = path
+        .replace('/api/stock/1/1', `/api/stock/${magasin}/${produit}`)
+        .replace('/api/panier/1/', `/api/panier/${client}/`);
+      const concreteBody =
+        body && typeof body === 'object'
+          ? JSON.parse(
+              JSON.stringify(body)
+                .replace('"produit_id":1,', `"produit_id":${produit},`)
+                .replace('"magasin_id":1', `"magasin_id":${magasin}`),
+            )
+          : body;
+
+      const response = await system.api.request(method, concretePath, concreteBody);
+
+      expect(response.status).toBe(status);
+      expect(response.body).toEqual({ message: expect.stringMatching(message) });
+      expect(await rowCounts()).toEqual(before);
+    });
+  }
+
+  it('refuses a duplicate magasin name with 409', async () => {
+    const response = await system.api.post('/api/magasins', { nom: 'Centre-ville' });
+
+    expect(response.status).toBe(409);
+    expect(response.body).toEqual({ message: expect.stringMatching(/nom.*already exists/) });
+  });
+
+  it('has no route that appends an event from outside', async () => {
+    const response = await system.api.post('/events/', {
+      event_type: 'PaiementAccepte',
+      aggregate_id: 'cmd-forged',
+      data: {},
+    });
+
+    expect(response.status).toBe(404);
+    expect(await rowCounts()).toMatchObject({ events: 0 });
+  });
+});
