@@ -3,6 +3,7 @@ import { eventDataSchemas, SAGA_EVENT_TYPES, type SagaEventPayload } from '../do
 import { type CommandeMachineEvent, commandeMachine } from './commande.machine.js';
 import { type CommandePath, commandePaths } from './commande-paths.js';
 import { applyEvent, COMMANDE_STATUTS, type CommandeSnapshot, replayCommande } from './commande-replay.js';
+import { definedTransitions, transitionsTaken } from './machine-transitions.js';
 
 const client_id = 42;
 const magasin_id = 1;
@@ -78,19 +79,6 @@ function definedEvents(state: string): string[] {
   return commandeMachine.root.states[state]?.ownEvents ?? [];
 }
 
-/** Every `source --Event--> target` the machine definition declares. */
-function definedTransitions(): Set<string> {
-  const transitions = new Set<string>();
-  for (const node of Object.values(commandeMachine.root.states)) {
-    for (const definition of [...node.transitions.values()].flat()) {
-      for (const target of definition.target ?? [node]) {
-        transitions.add(`${node.key} --${definition.eventType}--> ${target.key}`);
-      }
-    }
-  }
-  return transitions;
-}
-
 const paths = commandePaths();
 console.log(`commande machine: ${paths.length} paths (shortest and simple, deduplicated)`);
 
@@ -123,12 +111,8 @@ describe(`commande machine, model-based: ${paths.length} paths`, () => {
   });
 
   it('takes every transition of the machine in some path', () => {
-    const taken = new Set(
-      paths.flatMap((path) =>
-        path.events.map((event, i) => `${path.states[i]} --${event}--> ${path.states[i + 1]}`),
-      ),
-    );
-    expect([...definedTransitions()].filter((transition) => !taken.has(transition))).toEqual([]);
+    const taken = new Set(paths.flatMap(transitionsTaken));
+    expect(definedTransitions(commandeMachine).filter((transition) => !taken.has(transition))).toEqual([]);
   });
 
   it('knows the same states as COMMANDE_STATUTS, which the API and projections report', () => {

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { COMMANDE_STATUTS } from '../../machines/commande-replay.js';
+import { renderMachineSvg } from '../../machines/diagram/render-machine-svg.js';
+import { commandeDiagram } from '../../machines/registry.js';
 import type { ApiDependencies } from '../api-dependencies.js';
 import { commandeSchema, messageSchema, venteSchema } from '../schemas.js';
 
@@ -19,6 +21,31 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
     async (request) => {
       const { created_at: _, ...commande } = await commandes.get(request.params.id);
       return commande;
+    },
+  );
+
+  app.get(
+    '/api/commandes/:id/diagramme',
+    {
+      schema: {
+        tags: ['commandes'],
+        description:
+          "The order machine as an SVG diagram, the commande's current state (from the read model) highlighted.",
+        params: z.object({ id: z.string().min(1) }),
+        response: {
+          200: { content: { 'image/svg+xml': { schema: z.string() } } },
+          404: messageSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { statut } = await commandes.get(request.params.id);
+      const svg = await renderMachineSvg(commandeDiagram.machine, {
+        initialEvent: commandeDiagram.initialEvent,
+        highlightState: statut,
+      });
+      // The state moves on as the saga advances: a cached picture would tell a stale story.
+      return reply.type('image/svg+xml').header('cache-control', 'no-store').send(svg);
     },
   );
 
