@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { type ConsumerTuning, createHostedConsumer } from './actors/actor-host.js';
 import { clientActor } from './actors/client/client-actor.js';
 import { ClientRepository } from './actors/client/client-repository.js';
+import { DeadlineScheduler } from './actors/commande/deadline-scheduler.js';
 import { advanceSaga, SAGA_CONSUMER, SAGA_STREAMS } from './actors/commande/saga-actor.js';
 import { PanierRepository } from './actors/panier/panier-repository.js';
 import { handleOnce, type ServiceActor } from './actors/service-actor.js';
@@ -46,6 +47,7 @@ const SERVICE_ACTORS: Partial<Record<ActorName, ServiceActor>> = {
 export class Choreo {
   private readonly consumers: StreamConsumer[] = [];
   private readonly readers: CheckpointedReader[] = [];
+  private deadlines: DeadlineScheduler | null = null;
   private started = false;
   private stopped = false;
 
@@ -106,9 +108,18 @@ export class Choreo {
     for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {
       if (actor && this.hosts(name as ActorName)) this.consumers.push(this.createServiceConsumer(actor));
     }
-    if (this.hosts('saga')) this.consumers.push(this.createSagaConsumer());
+    if (this.hosts('saga')) {
+      this.consumers.push(this.createSagaConsumer());
+      this.deadlines = new DeadlineScheduler({
+        pool: this.pool,
+        logger: this.logger,
+        deadlineMs: this.config.sagaDeadlineMs,
+        onExpired: (_commandeId, statut) => this.metrics.commandesExpirees.inc({ etat: statut }),
+      });
+    }
     for (const reader of this.readers) reader.start();
     for (const consumer of this.consumers) consumer.start();
+    this.deadlines?.start();
     this.logger.info({ actors: this.config.actors }, 'choreo started');
   }
 
@@ -121,12 +132,21 @@ export class Choreo {
     if (this.stopped) return;
     this.stopped = true;
     await this.http.close();
+    await this.deadlines?.stop();
     await Promise.all(this.consumers.map((consumer) => consumer.stop()));
     await Promise.all(this.readers.map((reader) => reader.stop()));
     await this.notifier.close();
     this.redis.disconnect();
     await this.pool.end();
     this.logger.info('choreo stopped');
+  }
+
+  private consumerTuning(): ConsumerTuning {
+    return {
+      claimIdleMs: this.config.claimIdleMs,
+      maxDeliveries: this.config.maxDeliveries,
+      ...this.options.consumerTuning,
+    };
   }
 
   private consumerName(): string {
@@ -147,7 +167,7 @@ export class Choreo {
       consumerName: this.consumerName(),
       logger: this.logger,
       metrics: this.metrics,
-      tuning: this.options.consumerTuning ?? {},
+      tuning: this.consumerTuning(),
     });
   }
 
@@ -157,7 +177,7 @@ export class Choreo {
       group: SAGA_CONSUMER,
       streams: SAGA_STREAMS,
       handle: async (envelope) => {
-        const step = await advanceSaga(this.pool, envelope);
+        const step = await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs);
         for (const refused of step.refused)
           metrics.eventsRefused.inc({ event_type: refused, consumer: SAGA_CONSUMER });
         for (const transition of step.transitions) {
@@ -176,7 +196,7 @@ export class Choreo {
       consumerName: this.consumerName(),
       logger: this.logger,
       metrics,
-      tuning: this.options.consumerTuning ?? {},
+      tuning: this.consumerTuning(),
     });
   }
 

@@ -21,6 +21,9 @@ const envSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   ACTORS: actorsSchema.default([...ACTOR_NAMES]),
   STREAM_PREFIX: z.string().default(''),
+  SAGA_DEADLINE_MS: z.coerce.number().int().positive().default(60_000),
+  CONSUMER_CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
+  CONSUMER_MAX_DELIVERIES: z.coerce.number().int().positive().default(5),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -33,6 +36,12 @@ export interface Config {
   /** Prepended to every Redis key, so that several systems (or test files) share one Redis. */
   streamPrefix: string;
   logLevel: string;
+  /** A commande waiting on a service longer than this (since its last event) expires and is compensated. */
+  sagaDeadlineMs: number;
+  /** An entry pending this long with a consumer (dead or stuck) is claimed by another. */
+  claimIdleMs: number;
+  /** Deliveries that failed before an entry goes to the dead-letter stream. */
+  maxDeliveries: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -43,14 +52,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .join('; ');
     throw new Error(`invalid configuration: ${details}`);
   }
-  const { DATABASE_URL, REDIS_URL, PORT, HOST, ACTORS, STREAM_PREFIX, LOG_LEVEL } = parsed.data;
+  const data = parsed.data;
   return {
-    databaseUrl: DATABASE_URL,
-    redisUrl: REDIS_URL,
-    port: PORT,
-    host: HOST,
-    actors: ACTORS,
-    streamPrefix: STREAM_PREFIX,
-    logLevel: LOG_LEVEL,
+    databaseUrl: data.DATABASE_URL,
+    redisUrl: data.REDIS_URL,
+    port: data.PORT,
+    host: data.HOST,
+    actors: data.ACTORS,
+    streamPrefix: data.STREAM_PREFIX,
+    logLevel: data.LOG_LEVEL,
+    sagaDeadlineMs: data.SAGA_DEADLINE_MS,
+    claimIdleMs: data.CONSUMER_CLAIM_IDLE_MS,
+    maxDeliveries: data.CONSUMER_MAX_DELIVERIES,
   };
 }

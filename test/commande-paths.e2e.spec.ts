@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Choreo } from '../src/app.js';
-import { ACTOR_NAMES, type ActorName } from '../src/config.js';
+import { ACTOR_NAMES, type ActorName, type Config } from '../src/config.js';
 import { commandeMachine } from '../src/machines/commande.machine.js';
 import { type CommandePath, commandePaths } from '../src/machines/commande-paths.js';
 import { definedTransitions, transitionsTaken } from '../src/machines/machine-transitions.js';
@@ -40,10 +40,10 @@ const eventList = z.array(z.object({ event_type: z.string() }));
 class Systems {
   private readonly started = new Map<string, Promise<TestSystem>>();
 
-  hosting(actors: ActorName[], label: string): Promise<TestSystem> {
+  hosting(actors: ActorName[], label: string, config: Partial<Config> = {}): Promise<TestSystem> {
     let system = this.started.get(label);
     if (system === undefined) {
-      system = TestSystem.start(label, { actors });
+      system = TestSystem.start(label, { actors, config });
       this.started.set(label, system);
     }
     return system;
@@ -126,6 +126,8 @@ async function driveStepwise(systems: Systems, plan: PathPlan): Promise<Drive> {
   const system = await systems.hosting(
     ACTOR_NAMES.filter((actor) => !services.includes(actor)),
     'paths_stepwise',
+    // Short, so that a commande left alone with the saga actor expires within the test.
+    { sagaDeadlineMs: 300 },
   );
   const shop = new Shop(system.api);
   const arranged = await arrange(shop, plan);
@@ -227,9 +229,10 @@ describe('the system-level paths cover the whole order machine', () => {
       const { mode, mustStop } = planPath(path);
       return { mode, mustStop };
     };
-    // Nothing moves a commande out of a final state; out of en_attente_stock, the stock service would.
+    // Nothing moves a commande out of a final state; out of en_attente_stock, the stock service would,
+    // and so would the saga actor's deadline.
     expect(planFor('vente_confirmee')).toEqual({ mode: 'running', mustStop: [] });
-    expect(planFor('en_attente_stock')).toEqual({ mode: 'running', mustStop: ['stock'] });
+    expect(planFor('en_attente_stock')).toEqual({ mode: 'running', mustStop: ['stock', 'saga'] });
     // The stock service reserves on the way there, and would release the stock once there.
     expect(planFor('paiement_refuse')).toEqual({ mode: 'stepwise', mustStop: ['stock'] });
   });

@@ -4,11 +4,13 @@ import { nonNegativeMoneySchema } from './money.js';
 /** Every event type of the order saga, with the stream it is published on (see CONTRACT.md). */
 export const STREAM_OF_EVENT_TYPE = {
   CommandeCreee: 'commande.evenements',
+  CommandeExpiree: 'commande.evenements',
   StockReserve: 'stock.evenements',
   StockIndisponible: 'stock.evenements',
   StockLibere: 'stock.evenements',
   PaiementAccepte: 'paiement.evenements',
   PaiementRefuse: 'paiement.evenements',
+  PaiementRembourse: 'paiement.evenements',
   VenteConfirmee: 'vente.evenements',
 } as const;
 
@@ -70,6 +72,18 @@ export const eventDataSchemas = {
     solde: nonNegativeMoneySchema,
     raison: z.string(),
   }),
+  CommandeExpiree: z.object({
+    raison: z.string(),
+    /** The state the commande was stuck in. */
+    etat: z.string(),
+    delai_ms: z.number().int().nonnegative(),
+  }),
+  PaiementRembourse: z.object({
+    client_id: id,
+    magasin_id: id,
+    total: nonNegativeMoneySchema,
+    raison: z.string(),
+  }),
   VenteConfirmee: z.object({
     vente_id: id,
     client_id: id,
@@ -119,6 +133,8 @@ export const sagaEnvelopeSchema = z.discriminatedUnion('event_type', [
   envelopeOf('PaiementAccepte'),
   envelopeOf('PaiementRefuse'),
   envelopeOf('VenteConfirmee'),
+  envelopeOf('CommandeExpiree'),
+  envelopeOf('PaiementRembourse'),
 ]);
 
 export type SagaEnvelope = z.infer<typeof sagaEnvelopeSchema>;

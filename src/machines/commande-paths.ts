@@ -17,6 +17,8 @@ export const SAMPLE_COMMANDE_EVENTS: {
   PaiementRefuse: { type: 'PaiementRefuse', raison: 'solde_insuffisant' },
   StockLibere: { type: 'StockLibere' },
   VenteConfirmee: { type: 'VenteConfirmee' },
+  CommandeExpiree: { type: 'CommandeExpiree', raison: 'delai_depasse' },
+  PaiementRembourse: { type: 'PaiementRembourse' },
 };
 
 /** A way through the order machine, from CommandeCreee to `finalState`. */

@@ -12,6 +12,8 @@ export const COMMANDE_STATUTS = [
   'paiement_refuse',
   'annulee',
   'vente_confirmee',
+  'remboursement',
+  'liberation_stock',
 ] as const;
 export type CommandeStatut = (typeof COMMANDE_STATUTS)[number];
 
@@ -26,7 +28,9 @@ export function toMachineEvent(event: SagaEventPayload): CommandeMachineEvent | 
       return null;
     case 'StockIndisponible':
     case 'PaiementRefuse':
+    case 'CommandeExpiree':
       return { type: event.event_type, raison: event.data.raison };
+    case 'PaiementRembourse':
     case 'StockReserve':
     case 'PaiementAccepte':
     case 'StockLibere':
@@ -44,6 +48,7 @@ export function machineEventOfType(eventType: Exclude<SagaEventType, 'CommandeCr
   switch (eventType) {
     case 'StockIndisponible':
     case 'PaiementRefuse':
+    case 'CommandeExpiree':
       return { type: eventType, raison: '' };
     default:
       return { type: eventType };

@@ -45,6 +45,13 @@ function sagaEventOf(event: CommandeMachineEvent): SagaEventPayload {
       return { event_type: event.type, data: { magasin_id, produits, raison: 'paiement_refuse' } };
     case 'VenteConfirmee':
       return { event_type: event.type, data: { vente_id: 7, client_id, magasin_id, total: 10 } };
+    case 'CommandeExpiree':
+      return {
+        event_type: event.type,
+        data: { raison: event.raison, etat: 'stock_reserve', delai_ms: 1000 },
+      };
+    case 'PaiementRembourse':
+      return { event_type: event.type, data: { client_id, magasin_id, total: 10, raison: 'delai_depasse' } };
     default: {
       const unreachable: never = event;
       throw new Error(`no saga event for ${JSON.stringify(unreachable)}`);
@@ -61,6 +68,8 @@ const ANY_SAGA_EVENT: SagaEventPayload[] = [
   sagaEventOf({ type: 'PaiementRefuse', raison: 'solde_insuffisant' }),
   sagaEventOf({ type: 'StockLibere' }),
   sagaEventOf({ type: 'VenteConfirmee' }),
+  sagaEventOf({ type: 'CommandeExpiree', raison: 'delai_depasse' }),
+  sagaEventOf({ type: 'PaiementRembourse' }),
 ];
 
 function replayPath(path: CommandePath): CommandeSnapshot {

@@ -10,7 +10,9 @@ export type CommandeMachineEvent =
   | { type: 'PaiementAccepte' }
   | { type: 'PaiementRefuse'; raison: string }
   | { type: 'StockLibere' }
-  | { type: 'VenteConfirmee' };
+  | { type: 'VenteConfirmee' }
+  | { type: 'CommandeExpiree'; raison: string }
+  | { type: 'PaiementRembourse' };
 
 export interface CommandeContext {
   /** Why the commande failed, when it did. */
@@ -32,23 +34,38 @@ export const commandeMachine = setup({
   initial: 'en_attente_stock',
   context: { raison: null },
   states: {
+    // A commande waiting on a service past its deadline expires (CommandeExpiree, from the deadline
+    // scheduler) and is compensated: what was taken is given back, then it ends annulee.
     en_attente_stock: {
       on: {
         StockReserve: 'stock_reserve',
         StockIndisponible: { target: 'stock_indisponible', actions: 'recordFailureReason' },
+        CommandeExpiree: { target: 'annulee', actions: 'recordFailureReason' },
       },
     },
     stock_reserve: {
       on: {
         PaiementAccepte: 'paiement_accepte',
         PaiementRefuse: { target: 'paiement_refuse', actions: 'recordFailureReason' },
+        CommandeExpiree: { target: 'liberation_stock', actions: 'recordFailureReason' },
       },
     },
     stock_indisponible: { type: 'final', tags: ['echec'] },
     paiement_accepte: {
-      on: { VenteConfirmee: 'vente_confirmee' },
+      on: {
+        VenteConfirmee: 'vente_confirmee',
+        CommandeExpiree: { target: 'remboursement', actions: 'recordFailureReason' },
+      },
     },
     paiement_refuse: {
+      tags: ['compensation'],
+      on: { StockLibere: 'annulee' },
+    },
+    remboursement: {
+      tags: ['compensation'],
+      on: { PaiementRembourse: 'liberation_stock' },
+    },
+    liberation_stock: {
       tags: ['compensation'],
       on: { StockLibere: 'annulee' },
     },

@@ -16,6 +16,7 @@ export const METRIC = {
   relayPosition: 'relay_position',
   sagaDuration: 'saga_duree_ms',
   httpDuration: 'http_request_duration_ms',
+  commandesExpirees: 'commandes_expirees_total',
 } as const;
 
 /** One registry per app instance, so that tests running several instances do not collide. */
@@ -117,6 +118,13 @@ export class Metrics {
     help: 'HTTP request duration (ms) by route and status',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000],
+    registers: [this.registry],
+  });
+
+  readonly commandesExpirees = new Counter({
+    name: METRIC.commandesExpirees,
+    help: 'Commandes that made no progress before their deadline, by the state they were stuck in',
+    labelNames: ['etat'] as const,
     registers: [this.registry],
   });
 

@@ -30,6 +30,11 @@ export interface EventRecipe {
   requires: { stock?: Level; solde?: Level };
   /** The event's side effects, including those other services apply when they see it. */
   effect: (stores: Stores) => Stores;
+  /**
+   * The event happens only while the services that would move the commande on are away (a deadline
+   * passing): the path is then driven step by step, each producer alone.
+   */
+  onlyWhileOthersAreDown?: true;
 }
 
 /**
@@ -60,6 +65,14 @@ export const EVENT_RECIPES: Record<CommandeEventType, EventRecipe> = {
       ...s,
       stock: { quantite: s.stock.quantite + ORDER.quantite, reservee: s.stock.reservee - ORDER.quantite },
     }),
+  },
+  // The deadline scheduler's: the commande waited on a service longer than its deadline.
+  CommandeExpiree: { producer: 'saga', requires: {}, effect: (s) => s, onlyWhileOthersAreDown: true },
+  // The client service's answer to a commande that expired after it was paid.
+  PaiementRembourse: {
+    producer: 'client',
+    requires: {},
+    effect: (s) => ({ ...s, solde: (cents(s.solde) + cents(ORDER.total)) / 100 }),
   },
   // The sale is recorded with the event; the stock service then turns the reservation into a sale.
   VenteConfirmee: {
@@ -156,7 +169,9 @@ export function planPath(path: CommandePath, recipes: Recipes = EVENT_RECIPES): 
     solde: initial.solde,
     steps: steps.map(({ event, producer }) => ({ event, producer })),
     mustStop,
-    mode: steps.some((step) => mustStop.includes(step.producer)) ? 'stepwise' : 'running',
+    mode: steps.some((step) => mustStop.includes(step.producer) || step.recipe.onlyWhileOthersAreDown)
+      ? 'stepwise'
+      : 'running',
     expected: steps.reduce((stores, step) => step.recipe.effect(stores), initial),
   };
 }

@@ -10,6 +10,8 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export interface TestSystemOptions {
   actors?: ActorName[];
   choreo?: ChoreoOptions;
+  /** Configuration for every node of the system, e.g. a short saga deadline. */
+  config?: Partial<Config>;
 }
 
 /**
@@ -24,6 +26,7 @@ export class TestSystem {
     readonly streamPrefix: string,
     readonly api: HttpClient,
     private readonly main: Choreo,
+    private readonly overrides: Partial<Config>,
   ) {
     this.nodes.push(main);
   }
@@ -31,8 +34,9 @@ export class TestSystem {
   static async start(label: string, options: TestSystemOptions = {}): Promise<TestSystem> {
     const database = await createTestDatabase(label);
     const streamPrefix = `test:${label}:${randomBytes(4).toString('hex')}:`;
+    const overrides = options.config ?? {};
     const main = await Choreo.create(
-      testConfig(database.url, streamPrefix, options.actors ?? [...ACTOR_NAMES]),
+      { ...testConfig(database.url, streamPrefix, options.actors ?? [...ACTOR_NAMES]), ...overrides },
       {
         logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
         processMetrics: false,
@@ -42,7 +46,7 @@ export class TestSystem {
     );
     await main.start();
     const address = await main.listen();
-    return new TestSystem(database, streamPrefix, new HttpClient(address), main);
+    return new TestSystem(database, streamPrefix, new HttpClient(address), main, overrides);
   }
 
   get choreo(): Choreo {
@@ -51,7 +55,8 @@ export class TestSystem {
 
   /** Another process's worth of actors on the same database and streams (no HTTP listener). */
   async addNode(actors: ActorName[], choreo: ChoreoOptions = {}): Promise<Choreo> {
-    const node = await Choreo.create(testConfig(this.database.url, this.streamPrefix, actors), {
+    const config = { ...testConfig(this.database.url, this.streamPrefix, actors), ...this.overrides };
+    const node = await Choreo.create(config, {
       logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
       processMetrics: false,
       consumerTuning: { blockMs: 500, claimIdleMs: 1_000 },
@@ -89,5 +94,8 @@ export function testConfig(databaseUrl: string, streamPrefix: string, actors: Ac
     actors,
     streamPrefix,
     logLevel: 'silent',
+    sagaDeadlineMs: 60_000,
+    claimIdleMs: 1_000,
+    maxDeliveries: 5,
   };
 }

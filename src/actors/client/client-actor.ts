@@ -2,19 +2,26 @@ import { z } from 'zod';
 import type { SagaEnvelopeOf } from '../../domain/events.js';
 import { fromCents, toCents } from '../../domain/money.js';
 import type { PoolClient } from '../../persistence/database.js';
-import { appendToCommande, assertCommandeAccepts, loadCommande } from '../commande/commande-stream.js';
+import {
+  appendToCommande,
+  assertCommandeAccepts,
+  creationOf,
+  loadCommande,
+  statutOfCommande,
+} from '../commande/commande-stream.js';
 import type { ServiceActor } from '../service-actor.js';
 
 const SOURCE = 'client-service';
 
 const balanceRowSchema = z.object({ solde_cents: z.number().int() });
 
-/** Debits the exact total once the stock is reserved, if the balance allows it. */
+/** Debits the exact total once the stock is reserved, if the balance allows it; refunds an expired commande. */
 export const clientActor: ServiceActor = {
   name: SOURCE,
-  streams: ['stock.evenements'],
+  streams: ['stock.evenements', 'commande.evenements'],
   async handle(tx, event) {
     if (event.event_type === 'StockReserve') await pay(tx, event);
+    if (event.event_type === 'CommandeExpiree') await refundIfPaid(tx, event);
   },
 };
 
@@ -51,6 +58,37 @@ async function pay(tx: PoolClient, event: SagaEnvelopeOf<'StockReserve'>): Promi
       total,
       solde: fromCents(soldeCents),
       raison: locked.rows[0] ? 'solde_insuffisant' : 'client_inconnu',
+    },
+  });
+}
+
+const paymentRowSchema = z.object({ client_id: z.number().int(), montant_cents: z.number().int() });
+
+/** A commande that expired after its payment gets the exact amount back. */
+async function refundIfPaid(tx: PoolClient, event: SagaEnvelopeOf<'CommandeExpiree'>): Promise<void> {
+  const commande = await loadCommande(tx, event.aggregate_id);
+  if (statutOfCommande(commande) !== 'remboursement') return;
+  const refunded = await tx.query(
+    `UPDATE paiements SET statut = 'rembourse' WHERE commande_id = $1 AND statut = 'accepte'
+     RETURNING client_id, montant_cents`,
+    [event.aggregate_id],
+  );
+  if (!refunded.rows[0])
+    throw new Error(`commande ${event.aggregate_id} awaits a refund but has no accepted payment`);
+  const payment = paymentRowSchema.parse(refunded.rows[0]);
+  await tx.query('UPDATE clients SET solde_cents = solde_cents + $2 WHERE id = $1', [
+    payment.client_id,
+    payment.montant_cents,
+  ]);
+  await appendToCommande(tx, commande, {
+    event_type: 'PaiementRembourse',
+    source: SOURCE,
+    causation_id: event.event_id,
+    data: {
+      client_id: payment.client_id,
+      magasin_id: creationOf(commande).data.magasin_id,
+      total: fromCents(payment.montant_cents),
+      raison: event.data.raison,
     },
   });
 }

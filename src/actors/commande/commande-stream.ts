@@ -3,6 +3,7 @@ import {
   type NewEvent,
   parseSagaEnvelope,
   type SagaEnvelope,
+  type SagaEnvelopeOf,
   type SagaEventType,
 } from '../../domain/events.js';
 import {
@@ -28,6 +29,15 @@ export async function loadCommande(tx: PoolClient, commandeId: string): Promise<
   const events = (await readStream(tx, commandeId)).map(parseSagaEnvelope);
   const { snapshot } = replayCommande(events);
   return { commandeId, version: events.at(-1)?.version ?? 0, snapshot, events };
+}
+
+/** The event that created the commande: what every later step can rely on (store, client, lines). */
+export function creationOf(commande: LoadedCommande): SagaEnvelopeOf<'CommandeCreee'> {
+  const first = commande.events[0];
+  if (first?.event_type !== 'CommandeCreee') {
+    throw new Error(`commande ${commande.commandeId} does not start with CommandeCreee`);
+  }
+  return first;
 }
 
 export function statutOfCommande(commande: LoadedCommande): CommandeStatut | null {

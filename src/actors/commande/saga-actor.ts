@@ -41,11 +41,22 @@ export interface SagaStep {
  * the version it has reached from the event store, so entries arriving out of order (they come from
  * four streams) or twice cannot skip or repeat a step.
  */
-export async function advanceSaga(pool: Pool, notification: SagaEnvelope): Promise<SagaStep> {
-  return withTransaction(pool, (tx) => advanceSagaIn(tx, notification.aggregate_id));
+export async function advanceSaga(
+  pool: Pool,
+  notification: SagaEnvelope,
+  deadlineMs: number,
+): Promise<SagaStep> {
+  return withTransaction(pool, (tx) => advanceSagaIn(tx, notification.aggregate_id, deadlineMs));
 }
 
-async function advanceSagaIn(tx: PoolClient, commandeId: string): Promise<SagaStep> {
+/** States in which a commande waits on a service; past its deadline there, it expires. */
+export const EXPIRABLE_STATUTS: readonly CommandeStatut[] = [
+  'en_attente_stock',
+  'stock_reserve',
+  'paiement_accepte',
+];
+
+async function advanceSagaIn(tx: PoolClient, commandeId: string, deadlineMs: number): Promise<SagaStep> {
   const locked = await tx.query(
     'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1 FOR UPDATE',
     [commandeId],
@@ -83,11 +94,14 @@ async function advanceSagaIn(tx: PoolClient, commandeId: string): Promise<SagaSt
   const last = events.at(-1);
   if (!snapshot || !last || !startedAt) return step;
   const statut = statutOf(snapshot);
+  const updatedAt = new Date(last.timestamp);
+  // The deadline counts from the last progress, so a slow but moving saga is not cut short.
+  const deadlineAt = EXPIRABLE_STATUTS.includes(statut) ? new Date(updatedAt.getTime() + deadlineMs) : null;
   await tx.query(
-    `INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at, deadline_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (commande_id) DO UPDATE
-     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7`,
+     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7, deadline_at = $8`,
     [
       commandeId,
       statut,
@@ -95,7 +109,8 @@ async function advanceSagaIn(tx: PoolClient, commandeId: string): Promise<SagaSt
       last.version,
       isFinalStatut(statut),
       startedAt,
-      new Date(last.timestamp),
+      updatedAt,
+      deadlineAt,
     ],
   );
   return step;

@@ -1,7 +1,13 @@
 import { z } from 'zod';
-import type { SagaEnvelopeOf } from '../../domain/events.js';
+import type { SagaEnvelope, SagaEnvelopeOf } from '../../domain/events.js';
 import type { PoolClient } from '../../persistence/database.js';
-import { appendToCommande, assertCommandeAccepts, loadCommande } from '../commande/commande-stream.js';
+import {
+  appendToCommande,
+  assertCommandeAccepts,
+  creationOf,
+  loadCommande,
+  statutOfCommande,
+} from '../commande/commande-stream.js';
 import type { ServiceActor } from '../service-actor.js';
 
 const SOURCE = 'stock-service';
@@ -15,7 +21,8 @@ const reservationRowSchema = z.object({
 
 /**
  * Reserves every line of an order in the chosen store at once, or none; releases the reservation when
- * payment is refused; turns it into a sale when the sale is confirmed.
+ * payment is refused or the commande expired (after the refund, if it was paid); turns it into a sale
+ * when the sale is confirmed.
  */
 export const stockActor: ServiceActor = {
   name: SOURCE,
@@ -26,6 +33,10 @@ export const stockActor: ServiceActor = {
         return reserve(tx, event);
       case 'PaiementRefuse':
         return release(tx, event, 'paiement_refuse');
+      case 'PaiementRembourse':
+        return release(tx, event, event.data.raison);
+      case 'CommandeExpiree':
+        return releaseIfExpiredWithStock(tx, event);
       case 'VenteConfirmee':
         return markSold(tx, event);
       default:
@@ -133,11 +144,7 @@ async function settleReservations(
   return lines;
 }
 
-async function release(
-  tx: PoolClient,
-  event: SagaEnvelopeOf<'PaiementRefuse'>,
-  raison: string,
-): Promise<void> {
+async function release(tx: PoolClient, event: SagaEnvelope, raison: string): Promise<void> {
   const commande = await loadCommande(tx, event.aggregate_id);
   assertCommandeAccepts(commande, 'StockLibere');
   const lines = await settleReservations(tx, event.aggregate_id, 'liberee');
@@ -146,11 +153,22 @@ async function release(
     source: SOURCE,
     causation_id: event.event_id,
     data: {
-      magasin_id: event.data.magasin_id,
+      magasin_id: creationOf(commande).data.magasin_id,
       produits: lines.map(({ produit_id, quantite }) => ({ produit_id, quantite })),
       raison,
     },
   });
+}
+
+/** An expired commande that holds stock but was never paid gives its stock back at once. */
+async function releaseIfExpiredWithStock(
+  tx: PoolClient,
+  event: SagaEnvelopeOf<'CommandeExpiree'>,
+): Promise<void> {
+  const commande = await loadCommande(tx, event.aggregate_id);
+  // Expired before the reservation: nothing to give back. Expired after payment: the refund comes first.
+  if (statutOfCommande(commande) !== 'liberation_stock') return;
+  await release(tx, event, event.data.raison);
 }
 
 async function markSold(tx: PoolClient, event: SagaEnvelopeOf<'VenteConfirmee'>): Promise<void> {
