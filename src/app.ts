@@ -13,6 +13,7 @@ import { stockActor } from './actors/stock/stock-actor.js';
 import { ventesActor } from './actors/ventes/ventes-actor.js';
 import { VentesRepository } from './actors/ventes/ventes-repository.js';
 import { buildApi } from './api/build-api.js';
+import { DeadLetters } from './bus/dead-letters.js';
 import { createRedis, type Redis } from './bus/redis.js';
 import type { StreamConsumer } from './bus/stream-consumer.js';
 import { StreamKeys } from './bus/stream-keys.js';
@@ -80,6 +81,7 @@ export class Choreo {
         ventes: new VentesRepository(pool),
         commandes: new CommandesQueries(pool),
         metrics,
+        deadLetters: new DeadLetters(redis, keys),
         readiness: {
           postgres: async () => {
             await pool.query('SELECT 1');

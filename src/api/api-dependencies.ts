@@ -2,6 +2,7 @@ import type { ClientRepository } from '../actors/client/client-repository.js';
 import type { PanierRepository } from '../actors/panier/panier-repository.js';
 import type { CatalogueRepository } from '../actors/stock/catalogue-repository.js';
 import type { VentesRepository } from '../actors/ventes/ventes-repository.js';
+import type { DeadLetters } from '../bus/dead-letters.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Pool } from '../persistence/database.js';
 import type { CommandesQueries } from '../projections/commandes-queries.js';
@@ -20,5 +21,6 @@ export interface ApiDependencies {
   ventes: VentesRepository;
   commandes: CommandesQueries;
   metrics: Metrics;
+  deadLetters: DeadLetters;
   readiness: ReadinessProbe;
 }

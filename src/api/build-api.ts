@@ -7,6 +7,7 @@ import { registerErrorHandler } from './error-handler.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { clientRoutes } from './routes/client-routes.js';
 import { commandeRoutes } from './routes/commande-routes.js';
+import { deadLetterRoutes } from './routes/dead-letter-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { panierRoutes } from './routes/panier-routes.js';
@@ -53,6 +54,7 @@ export async function buildApi(
   await app.register(panierRoutes, dependencies);
   await app.register(commandeRoutes, dependencies);
   await app.register(eventRoutes, dependencies);
+  await app.register(deadLetterRoutes, dependencies);
   await app.register(opsRoutes, dependencies);
   return app;
 }

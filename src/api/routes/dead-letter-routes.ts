@@ -1,0 +1,50 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ApiDependencies } from '../api-dependencies.js';
+import { messageSchema } from '../schemas.js';
+
+const deadLetterSchema = z.object({
+  id: z.string(),
+  stream: z.string(),
+  entry_id: z.string(),
+  group: z.string(),
+  reason: z.string(),
+  deliveries: z.number().int(),
+  failed_at: z.string(),
+  fields: z.record(z.string(), z.string()),
+});
+
+const entryId = z.string().regex(/^\d+-\d+$/, 'is not a stream entry id like 1712345678901-0');
+
+export const deadLetterRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { deadLetters }) => {
+  app.get(
+    '/api/dead-letters',
+    {
+      schema: {
+        tags: ['operations'],
+        description:
+          'Stream entries that kept failing: the reason, the original entry and its delivery count.',
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(1_000).default(100) }),
+        response: { 200: z.array(deadLetterSchema) },
+      },
+    },
+    (request) => deadLetters.list(request.query.limit),
+  );
+
+  app.post(
+    '/api/dead-letters/:id/rejouer',
+    {
+      schema: {
+        tags: ['operations'],
+        description: 'Re-drives a dead letter (after a fix): the entry goes back on its stream.',
+        params: z.object({ id: entryId }),
+        response: {
+          202: z.object({ id: z.string(), stream: z.string(), new_entry_id: z.string() }),
+          400: messageSchema,
+          404: messageSchema,
+        },
+      },
+    },
+    async (request, reply) => reply.status(202).send(await deadLetters.redrive(request.params.id)),
+  );
+};
