@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ApiDependencies } from './api-dependencies.js';
 import { registerErrorHandler } from './error-handler.js';
+import { auditRoutes } from './routes/audit-routes.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { clientRoutes } from './routes/client-routes.js';
 import { commandeRoutes } from './routes/commande-routes.js';
@@ -55,6 +56,7 @@ export async function buildApi(
   await app.register(commandeRoutes, dependencies);
   await app.register(eventRoutes, dependencies);
   await app.register(deadLetterRoutes, dependencies);
+  await app.register(auditRoutes, dependencies);
   await app.register(opsRoutes, dependencies);
   return app;
 }

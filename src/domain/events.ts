@@ -94,6 +94,30 @@ export const eventDataSchemas = {
 
 export type EventData<T extends SagaEventType> = z.infer<(typeof eventDataSchemas)[T]>;
 
+/**
+ * Facts that are not part of a saga but that the audit needs to recompute balances and stock from the
+ * event store alone. They are stored, never published.
+ */
+export const factDataSchemas = {
+  ClientCree: z.object({ client_id: id, solde: nonNegativeMoneySchema }),
+  StockAjuste: z.object({
+    magasin_id: id,
+    produit_id: id,
+    quantite: z.number().int().nonnegative(),
+    delta: z.number().int(),
+  }),
+};
+export type FactEventType = keyof typeof factDataSchemas;
+
+export type NewFactEvent = {
+  [K in FactEventType]: {
+    event_type: K;
+    data: z.infer<(typeof factDataSchemas)[K]>;
+    source: string;
+    causation_id: null;
+  };
+}[FactEventType];
+
 /** An event type with its payload, narrowed together. */
 export type SagaEventPayload = {
   [K in SagaEventType]: { event_type: K; data: EventData<K> };

@@ -1,5 +1,5 @@
 import { initialTransition, type SnapshotFrom, transition } from 'xstate';
-import type { SagaEventPayload, SagaEventType } from '../domain/events.js';
+import { isSagaEventType, type SagaEventPayload, type SagaEventType } from '../domain/events.js';
 import { type CommandeMachineEvent, commandeMachine } from './commande.machine.js';
 
 export type CommandeSnapshot = SnapshotFrom<typeof commandeMachine>;
@@ -96,6 +96,21 @@ export function replayCommande(events: readonly (SagaEventPayload & { version: n
     snapshot = result.snapshot;
   }
   return { snapshot, rejected };
+}
+
+/**
+ * The state reached by a sequence of event types alone (payloads do not decide transitions), or null
+ * when it does not start with CommandeCreee. Events the machine refuses are skipped, as in replay.
+ */
+export function statutFromEventTypes(eventTypes: readonly string[]): CommandeStatut | null {
+  if (eventTypes[0] !== 'CommandeCreee') return null;
+  let snapshot = initialCommandeSnapshot();
+  for (const eventType of eventTypes.slice(1)) {
+    if (!isSagaEventType(eventType) || eventType === 'CommandeCreee') continue;
+    const event = machineEventOfType(eventType);
+    if (snapshot.can(event)) [snapshot] = transition(commandeMachine, snapshot, event);
+  }
+  return statutOf(snapshot);
 }
 
 export function isFinalStatut(statut: CommandeStatut): boolean {

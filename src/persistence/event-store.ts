@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { VersionConflictError } from '../domain/errors.js';
-import type { NewEvent, StoredEvent } from '../domain/events.js';
+import type { NewEvent, NewFactEvent, StoredEvent } from '../domain/events.js';
 import { type Pool, type PoolClient, pgErrorCode } from './database.js';
 
 type Queryable = Pool | PoolClient;
@@ -36,7 +36,7 @@ export async function appendToStream(
   tx: PoolClient,
   aggregateId: string,
   expectedVersion: number,
-  events: readonly NewEvent[],
+  events: readonly (NewEvent | NewFactEvent)[],
   correlationId: string = aggregateId,
 ): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
@@ -134,6 +134,14 @@ export async function readAllGapSafe(
     events: rows.map(({ transaction_id: _, ...row }) => toStoredEvent(row)),
     last: lastRow ? { transactionId: lastRow.transaction_id, position: lastRow.position } : null,
   };
+}
+
+export async function streamVersion(db: Queryable, aggregateId: string): Promise<number> {
+  const result = await db.query(
+    'SELECT coalesce(max(version), 0) AS version FROM events WHERE aggregate_id = $1',
+    [aggregateId],
+  );
+  return z.object({ version: z.number() }).parse(result.rows[0]).version;
 }
 
 export async function lastPosition(db: Queryable): Promise<number> {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { NotFoundError } from '../../domain/errors.js';
 import { fromCents, toCents } from '../../domain/money.js';
-import type { Pool } from '../../persistence/database.js';
+import { type Pool, withTransaction } from '../../persistence/database.js';
+import { appendToStream } from '../../persistence/event-store.js';
 
 const clientRowSchema = z.object({ id: z.number().int(), nom: z.string(), solde_cents: z.number().int() });
 
@@ -19,12 +20,24 @@ function toClient(row: unknown): Client {
 export class ClientRepository {
   constructor(private readonly pool: Pool) {}
 
+  /** Creates the client and records its opening balance in the event store, so the audit can start there. */
   async create(input: { nom: string; solde: number }): Promise<Client> {
-    const result = await this.pool.query(
-      'INSERT INTO clients (nom, solde_cents) VALUES ($1, $2) RETURNING id, nom, solde_cents',
-      [input.nom, toCents(input.solde)],
-    );
-    return toClient(result.rows[0]);
+    return withTransaction(this.pool, async (tx) => {
+      const result = await tx.query(
+        'INSERT INTO clients (nom, solde_cents) VALUES ($1, $2) RETURNING id, nom, solde_cents',
+        [input.nom, toCents(input.solde)],
+      );
+      const client = toClient(result.rows[0]);
+      await appendToStream(tx, `client-${client.id}`, 0, [
+        {
+          event_type: 'ClientCree',
+          source: 'client-service',
+          causation_id: null,
+          data: { client_id: client.id, solde: client.solde },
+        },
+      ]);
+      return client;
+    });
   }
 
   async get(id: number): Promise<Client> {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import { fromCents, toCents } from '../../domain/money.js';
-import { type Pool, pgErrorCode } from '../../persistence/database.js';
+import { type Pool, pgErrorCode, withTransaction } from '../../persistence/database.js';
+import { appendToStream, streamVersion } from '../../persistence/event-store.js';
 
 const magasinRowSchema = z.object({
   id: z.number().int(),
@@ -96,17 +97,45 @@ export class CatalogueRepository {
     return toProduit(result.rows[0]);
   }
 
-  /** Sets the quantity available to sell; what is reserved for orders in flight is left as it is. */
+  /**
+   * Sets the quantity available to sell; what is reserved for orders in flight is left as it is. The
+   * change is recorded as a StockAjuste event in the same transaction, so stock can be audited.
+   */
   async setStock(magasinId: number, produitId: number, quantite: number): Promise<StockLevel> {
     await this.getMagasin(magasinId);
     await this.getProduit(produitId);
-    const result = await this.pool.query(
-      `INSERT INTO stock (magasin_id, produit_id, quantite) VALUES ($1, $2, $3)
-       ON CONFLICT (magasin_id, produit_id) DO UPDATE SET quantite = $3
-       RETURNING magasin_id, produit_id, quantite, reservee`,
-      [magasinId, produitId, quantite],
-    );
-    return stockRowSchema.parse(result.rows[0]);
+    return withTransaction(this.pool, async (tx) => {
+      await tx.query(
+        `INSERT INTO stock (magasin_id, produit_id, quantite) VALUES ($1, $2, 0)
+         ON CONFLICT (magasin_id, produit_id) DO NOTHING`,
+        [magasinId, produitId],
+      );
+      const before = stockRowSchema.parse(
+        (
+          await tx.query(
+            'SELECT magasin_id, produit_id, quantite, reservee FROM stock WHERE magasin_id = $1 AND produit_id = $2 FOR UPDATE',
+            [magasinId, produitId],
+          )
+        ).rows[0],
+      );
+      const result = await tx.query(
+        `UPDATE stock SET quantite = $3 WHERE magasin_id = $1 AND produit_id = $2
+         RETURNING magasin_id, produit_id, quantite, reservee`,
+        [magasinId, produitId, quantite],
+      );
+      const aggregateId = `stock-${magasinId}-${produitId}`;
+      // The row lock above serializes adjustments of this line, so the version read here stays current.
+      const version = await streamVersion(tx, aggregateId);
+      await appendToStream(tx, aggregateId, version, [
+        {
+          event_type: 'StockAjuste',
+          source: 'stock-service',
+          causation_id: null,
+          data: { magasin_id: magasinId, produit_id: produitId, quantite, delta: quantite - before.quantite },
+        },
+      ]);
+      return stockRowSchema.parse(result.rows[0]);
+    });
   }
 
   async stockOfMagasin(magasinId: number): Promise<Omit<StockLevel, 'magasin_id'>[]> {

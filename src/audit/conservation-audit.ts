@@ -1,0 +1,202 @@
+import { z } from 'zod';
+import { isFinalStatut, statutFromEventTypes } from '../machines/commande-replay.js';
+import type { Pool } from '../persistence/database.js';
+
+export interface StockLine {
+  magasin_id: number;
+  produit_id: number;
+  /** Units put in stock (sum of the StockAjuste deltas). */
+  ajoute: number;
+  reserve: number;
+  libere: number;
+  /** What the events say should be available, and what the stock table says. */
+  quantite_attendue: number;
+  quantite: number;
+  /** Held for orders or sold: the events say reserve − libere; the table says reservee + vendue. */
+  engagee_attendue: number;
+  engagee: number;
+  ok: boolean;
+}
+
+export interface ClientLine {
+  client_id: number;
+  solde_initial: number;
+  paye: number;
+  rembourse: number;
+  solde_attendu: number;
+  solde: number;
+  /** Sales confirmed in the event store, and recorded by the sales service. */
+  ventes_attendues: number;
+  ventes: number;
+  ok: boolean;
+}
+
+export interface OpenCommande {
+  commande_id: string;
+  statut: string;
+  depuis: string;
+  age_ms: number;
+}
+
+export interface AuditReport {
+  ok: boolean;
+  checked_at: string;
+  stock: { ok: boolean; lignes: number; ecarts: StockLine[] };
+  argent: { ok: boolean; clients: number; ecarts: ClientLine[] };
+  commandes: { total: number; finales: number; en_cours: OpenCommande[] };
+}
+
+const stockRowSchema = z.object({
+  magasin_id: z.number().int(),
+  produit_id: z.number().int(),
+  ajoute: z.number().int(),
+  reserve: z.number().int(),
+  libere: z.number().int(),
+  quantite: z.number().int().nullable(),
+  engagee: z.number().int().nullable(),
+});
+
+const moneyRowSchema = z.object({
+  client_id: z.number().int(),
+  initial_cents: z.number().int(),
+  paye_cents: z.number().int(),
+  rembourse_cents: z.number().int(),
+  vendu_cents: z.number().int(),
+  solde_cents: z.number().int().nullable(),
+  ventes_cents: z.number().int().nullable(),
+});
+
+const commandeRowSchema = z.object({
+  commande_id: z.string(),
+  event_types: z.array(z.string()),
+  last_at: z.date(),
+});
+
+// Amounts in events are JSON numbers with 2 decimals; round(x * 100) turns them back into exact cents.
+const CENTS = (path: string) => `round((${path})::numeric * 100)::bigint`;
+
+const STOCK_SQL = `
+WITH movements AS (
+  SELECT (data->>'magasin_id')::int AS magasin_id, (data->>'produit_id')::int AS produit_id,
+         (data->>'delta')::int AS ajoute, 0 AS reserve, 0 AS libere
+  FROM events WHERE event_type = 'StockAjuste'
+  UNION ALL
+  SELECT (e.data->>'magasin_id')::int, (line->>'produit_id')::int, 0,
+         CASE WHEN e.event_type = 'StockReserve' THEN (line->>'quantite')::int ELSE 0 END,
+         CASE WHEN e.event_type = 'StockLibere' THEN (line->>'quantite')::int ELSE 0 END
+  FROM events e, jsonb_array_elements(e.data->'produits') AS line
+  WHERE e.event_type IN ('StockReserve', 'StockLibere')
+), expected AS (
+  SELECT magasin_id, produit_id, sum(ajoute)::int AS ajoute, sum(reserve)::int AS reserve, sum(libere)::int AS libere
+  FROM movements GROUP BY magasin_id, produit_id
+)
+SELECT coalesce(x.magasin_id, s.magasin_id) AS magasin_id, coalesce(x.produit_id, s.produit_id) AS produit_id,
+       coalesce(x.ajoute, 0) AS ajoute, coalesce(x.reserve, 0) AS reserve, coalesce(x.libere, 0) AS libere,
+       s.quantite, s.reservee + s.vendue AS engagee
+FROM expected x FULL JOIN stock s ON s.magasin_id = x.magasin_id AND s.produit_id = x.produit_id
+ORDER BY 1, 2`;
+
+const MONEY_SQL = `
+WITH flows AS (
+  SELECT (data->>'client_id')::int AS client_id,
+         CASE WHEN event_type = 'ClientCree' THEN ${CENTS("data->>'solde'")} ELSE 0 END AS initial_cents,
+         CASE WHEN event_type = 'PaiementAccepte' THEN ${CENTS("data->>'total'")} ELSE 0 END AS paye_cents,
+         CASE WHEN event_type = 'PaiementRembourse' THEN ${CENTS("data->>'total'")} ELSE 0 END AS rembourse_cents,
+         CASE WHEN event_type = 'VenteConfirmee' THEN ${CENTS("data->>'total'")} ELSE 0 END AS vendu_cents
+  FROM events
+  WHERE event_type IN ('ClientCree', 'PaiementAccepte', 'PaiementRembourse', 'VenteConfirmee')
+), expected AS (
+  SELECT client_id, sum(initial_cents)::bigint AS initial_cents, sum(paye_cents)::bigint AS paye_cents,
+         sum(rembourse_cents)::bigint AS rembourse_cents, sum(vendu_cents)::bigint AS vendu_cents
+  FROM flows GROUP BY client_id
+), recorded AS (
+  SELECT client_id, sum(total_cents)::bigint AS ventes_cents FROM ventes GROUP BY client_id
+)
+SELECT coalesce(x.client_id, c.id) AS client_id,
+       coalesce(x.initial_cents, 0) AS initial_cents, coalesce(x.paye_cents, 0) AS paye_cents,
+       coalesce(x.rembourse_cents, 0) AS rembourse_cents, coalesce(x.vendu_cents, 0) AS vendu_cents,
+       c.solde_cents, coalesce(r.ventes_cents, 0) AS ventes_cents
+FROM expected x FULL JOIN clients c ON c.id = x.client_id LEFT JOIN recorded r ON r.client_id = coalesce(x.client_id, c.id)
+ORDER BY 1`;
+
+const COMMANDES_SQL = `
+SELECT aggregate_id AS commande_id, array_agg(event_type ORDER BY version) AS event_types, max(occurred_at) AS last_at
+FROM events WHERE aggregate_id LIKE 'cmd-%' GROUP BY aggregate_id`;
+
+/**
+ * Recomputes stock and money from the event store alone and compares them with the services' tables,
+ * in one snapshot (REPEATABLE READ), so that a change and its event are always seen together.
+ */
+export async function runConservationAudit(pool: Pool, now: Date = new Date()): Promise<AuditReport> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const stockRows = (await client.query(STOCK_SQL)).rows.map((row) => stockRowSchema.parse(row));
+    const moneyRows = (await client.query(MONEY_SQL)).rows.map((row) => moneyRowSchema.parse(row));
+    const commandeRows = (await client.query(COMMANDES_SQL)).rows.map((row) => commandeRowSchema.parse(row));
+    await client.query('COMMIT');
+
+    const stock = stockRows.map((row): StockLine => {
+      const quantite_attendue = row.ajoute - row.reserve + row.libere;
+      const engagee_attendue = row.reserve - row.libere;
+      const quantite = row.quantite ?? 0;
+      const engagee = row.engagee ?? 0;
+      return {
+        magasin_id: row.magasin_id,
+        produit_id: row.produit_id,
+        ajoute: row.ajoute,
+        reserve: row.reserve,
+        libere: row.libere,
+        quantite_attendue,
+        quantite,
+        engagee_attendue,
+        engagee,
+        ok: quantite === quantite_attendue && engagee === engagee_attendue && quantite >= 0,
+      };
+    });
+    const money = moneyRows.map((row): ClientLine => {
+      const attendu = row.initial_cents - row.paye_cents + row.rembourse_cents;
+      const solde = row.solde_cents ?? 0;
+      return {
+        client_id: row.client_id,
+        solde_initial: row.initial_cents / 100,
+        paye: row.paye_cents / 100,
+        rembourse: row.rembourse_cents / 100,
+        solde_attendu: attendu / 100,
+        solde: solde / 100,
+        ventes_attendues: row.vendu_cents / 100,
+        ventes: (row.ventes_cents ?? 0) / 100,
+        ok:
+          solde === attendu &&
+          row.vendu_cents === (row.ventes_cents ?? 0) &&
+          row.vendu_cents <= row.paye_cents,
+      };
+    });
+    const open: OpenCommande[] = [];
+    for (const row of commandeRows) {
+      const statut = statutFromEventTypes(row.event_types);
+      if (statut !== null && isFinalStatut(statut)) continue;
+      open.push({
+        commande_id: row.commande_id,
+        statut: statut ?? 'invalide',
+        depuis: row.last_at.toISOString(),
+        age_ms: Math.max(0, now.getTime() - row.last_at.getTime()),
+      });
+    }
+    open.sort((a, b) => b.age_ms - a.age_ms);
+    const stockEcarts = stock.filter((line) => !line.ok);
+    const moneyEcarts = money.filter((line) => !line.ok);
+    return {
+      ok: stockEcarts.length === 0 && moneyEcarts.length === 0,
+      checked_at: now.toISOString(),
+      stock: { ok: stockEcarts.length === 0, lignes: stock.length, ecarts: stockEcarts },
+      argent: { ok: moneyEcarts.length === 0, clients: money.length, ecarts: moneyEcarts },
+      commandes: { total: commandeRows.length, finales: commandeRows.length - open.length, en_cours: open },
+    };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
