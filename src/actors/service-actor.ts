@@ -1,5 +1,6 @@
 import { TransitionRefusedError } from '../domain/errors.js';
 import type { SagaEnvelope, StreamName } from '../domain/events.js';
+import { crashPoint } from '../fault-injection.js';
 import { type Pool, type PoolClient, withTransaction } from '../persistence/database.js';
 
 /** A service that reacts to events: its state change and the events it emits commit together. */
@@ -31,6 +32,7 @@ export async function handleOnce(
     await tx.query('SAVEPOINT handler');
     try {
       await actor.handle(tx, event);
+      crashPoint('consumer.before-commit');
       return 'applied';
     } catch (error) {
       if (!(error instanceof TransitionRefusedError)) throw error;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { SagaEnvelope } from '../domain/events.js';
+import { crashPoint } from '../fault-injection.js';
 import { decodeEnvelope, fieldsToRecord } from './envelope-codec.js';
 import { createRedis, type Redis } from './redis.js';
 import {
@@ -253,6 +254,7 @@ export class StreamConsumer {
           }
           const outcome = envelope ? await this.apply(envelope) : ({ kind: 'failed', reason } as const);
           if (outcome.kind === 'done') {
+            crashPoint('consumer.after-commit');
             acks.push(entry);
             this.lastFailure.delete(entry.id);
             if (envelope) this.options.events?.handled?.(envelope, entry);
@@ -272,6 +274,7 @@ export class StreamConsumer {
       }),
     );
     await this.ack(acks);
+    if (acks.length > 0) crashPoint('consumer.after-ack');
   }
 
   private async apply(envelope: SagaEnvelope): Promise<Outcome> {

@@ -3,6 +3,7 @@ import { encodeEnvelope } from '../bus/envelope-codec.js';
 import type { Redis } from '../bus/redis.js';
 import type { StreamKeys } from '../bus/stream-keys.js';
 import { isSagaEventType, type StoredEvent } from '../domain/events.js';
+import { crashPoint } from '../fault-injection.js';
 import { CheckpointedReader } from './checkpointed-reader.js';
 import type { Pool } from './database.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
@@ -53,6 +54,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
         const results = (await pipeline.exec()) ?? [];
         const failure = results.find(([error]) => error !== null);
         if (failure) throw failure[0];
+        crashPoint('relay.after-publish');
       }
       options.onPublished?.(events);
     },

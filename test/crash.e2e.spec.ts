@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { FaultPoint } from '../src/fault-injection.js';
+import { eventually } from './support/eventually.js';
+import { Shop } from './support/shop.js';
+import { TestSystem } from './support/test-system.js';
+import { WorkerProcess } from './support/worker-process.js';
+
+/*
+ * Crash anywhere: the process hosting the services, the saga actor and the relay is killed with SIGKILL
+ * while orders flow, again and again, then a clean one takes over. Every order must end final, and the
+ * audit (stock and money recomputed from the event store) must be clean: nothing lost, nothing twice.
+ */
+
+const MIN_ORDERS = 40;
+const MAX_ORDERS = 400;
+const KILLS_PER_SCENARIO = 3;
+const WORKER_ACTORS = 'stock,client,ventes,saga,relay';
+
+const auditSchema = z.object({
+  ok: z.boolean(),
+  stock: z.object({ ecarts: z.array(z.unknown()) }),
+  argent: z.object({ ecarts: z.array(z.unknown()) }),
+  commandes: z.object({ en_cours: z.array(z.unknown()) }),
+});
+const eventsSchema = z.array(z.object({ event_type: z.string(), version: z.number() }));
+
+type Scenario = { name: string; fault?: FaultPoint; probability?: number };
+const scenarios: Scenario[] = [
+  { name: 'SIGKILL from outside at random moments' },
+  {
+    name: 'killed inside a transaction, before it commits',
+    fault: 'consumer.before-commit',
+    probability: 0.05,
+  },
+  { name: 'killed between commit and XACK', fault: 'consumer.after-commit', probability: 0.05 },
+  { name: 'killed right after XACK', fault: 'consumer.after-ack', probability: 0.05 },
+  { name: 'relay killed between XADD and its checkpoint', fault: 'relay.after-publish', probability: 0.2 },
+];
+
+describe('a worker killed with SIGKILL while orders flow', () => {
+  let system: TestSystem;
+  let shop: Shop;
+  let worker: WorkerProcess | null = null;
+  const killLog: string[] = [];
+
+  beforeAll(async () => {
+    // this process serves the API and the read model; the child process does all the saga work
+    system = await TestSystem.start('crash', { actors: ['panier', 'projections'] });
+    shop = new Shop(system.api);
+  });
+  afterAll(async () => {
+    await worker?.kill();
+    await system?.stop();
+    if (killLog.length > 0) console.log(`kills:\n${killLog.join('\n')}`);
+  });
+
+  function startWorker(fault?: string): WorkerProcess {
+    return new WorkerProcess({
+      DATABASE_URL: system.database.url,
+      STREAM_PREFIX: system.streamPrefix,
+      ACTORS: WORKER_ACTORS,
+      CONSUMER_CLAIM_IDLE_MS: '500',
+      ...(fault ? { CHOREO_FAULT: fault } : {}),
+    });
+  }
+
+  for (const scenario of scenarios) {
+    it(`completes every order exactly once: ${scenario.name}`, { timeout: 180_000 }, async () => {
+      // given a store, products with limited stock, and clients some of whom cannot pay
+      const magasin = await shop.magasin();
+      const produits = [await shop.produit(1.25), await shop.produit(0.1), await shop.produit(3)];
+      for (const produit of produits) await shop.setStock(magasin, produit, 150);
+      const clients = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => shop.client(i % 4 === 0 ? 2 : 60)),
+      );
+
+      // when orders flow while the worker is killed again and again
+      const fault = scenario.fault ? `${scenario.fault}:${scenario.probability}` : undefined;
+      let kills = 0;
+      worker = startWorker(fault);
+      const supervise = (async () => {
+        while (kills < KILLS_PER_SCENARIO) {
+          const current = worker;
+          if (!current) return;
+          if (!scenario.fault) {
+            // no fault point: an outside SIGKILL at a random moment
+            await Promise.race([
+              current.exited,
+              new Promise((r) => setTimeout(r, 200 + Math.random() * 600)),
+            ]);
+            await current.kill('SIGKILL');
+          }
+          const exit = await current.exited;
+          kills += 1;
+          killLog.push(`${scenario.name}: kill ${kills} (${exit.signal ?? exit.code})`);
+          worker = startWorker(kills < KILLS_PER_SCENARIO ? fault : undefined);
+        }
+      })();
+      // orders keep coming until the worker has died often enough (a fault point needs traffic to fire)
+      const commandes: string[] = [];
+      for (let i = 0; i < MAX_ORDERS && (i < MIN_ORDERS || kills < KILLS_PER_SCENARIO); i++) {
+        const client = clients[i % clients.length] ?? 0;
+        const produit = produits[i % produits.length] ?? 0;
+        commandes.push(await shop.order(client, magasin, [[produit, 1 + (i % 3)]]));
+      }
+      killLog.push(`${scenario.name}: ${commandes.length} orders placed`);
+      // every scenario must actually crash the worker, or it proves nothing
+      expect(
+        kills,
+        `kills at ${scenario.fault ?? 'random moments'} after ${commandes.length} orders`,
+      ).toBeGreaterThanOrEqual(KILLS_PER_SCENARIO);
+      await supervise;
+
+      // then every order reaches a final state
+      for (const commandeId of commandes) await shop.finalCommande(commandeId, 60_000);
+      // and no event was lost or applied twice: each commande's stream is gapless, each step once
+      for (const commandeId of commandes) {
+        const events = eventsSchema.parse((await system.api.get(`/events/?aggregate_id=${commandeId}`)).body);
+        expect(events.map((event) => event.version)).toEqual(events.map((_, index) => index + 1));
+        const types = events.map((event) => event.event_type);
+        expect(new Set(types).size).toBe(types.length);
+      }
+      // and stock, balances and sales add up exactly, as recomputed from the event store
+      const audit = await eventually(
+        async () => auditSchema.parse((await system.api.get('/api/audit')).body),
+        (report) => report.ok && report.commandes.en_cours.length === 0,
+        { timeoutMs: 30_000, description: 'a clean audit with no order in flight' },
+      );
+      expect(audit.stock.ecarts).toEqual([]);
+      expect(audit.argent.ecarts).toEqual([]);
+    });
+  }
+});
