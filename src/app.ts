@@ -20,6 +20,7 @@ import { StreamKeys } from './bus/stream-keys.js';
 import type { ActorName, Config } from './config.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { registerScrapeCollectors } from './observability/scrape-collectors.js';
 import { CheckpointedReader } from './persistence/checkpointed-reader.js';
 import { createPool, ensureDatabaseExists, type Pool } from './persistence/database.js';
 import { EventStoreNotifier } from './persistence/event-store-notifier.js';
@@ -72,6 +73,14 @@ export class Choreo {
     const redis = createRedis(config.redisUrl);
     const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
     const keys = new StreamKeys(config.streamPrefix);
+    registerScrapeCollectors({
+      registry: metrics.registry,
+      pool,
+      redis,
+      keys,
+      logger,
+      stuckAfterMs: 2 * config.sagaDeadlineMs,
+    });
     const http = await buildApi(
       {
         pool,

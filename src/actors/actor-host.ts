@@ -26,6 +26,10 @@ export interface HostedConsumerOptions {
 /** A stream consumer wired to the process's metrics: latency from append to applied, failures, dead letters. */
 export function createHostedConsumer(options: HostedConsumerOptions): StreamConsumer {
   const { group, metrics } = options;
+  // Known series start at 0, so that dashboards and rate() see them before the first failure.
+  for (const counter of [metrics.consumerFailures, metrics.consumerRetries, metrics.deadLetters]) {
+    counter.inc({ consumer: group }, 0);
+  }
   const consumerOptions: StreamConsumerOptions = {
     redisUrl: options.redisUrl,
     group,

@@ -17,6 +17,20 @@ export const METRIC = {
   sagaDuration: 'saga_duree_ms',
   httpDuration: 'http_request_duration_ms',
   commandesExpirees: 'commandes_expirees_total',
+  // Computed when /metrics is scraped, from PostgreSQL and Redis (see scrape-collectors.ts).
+  commandesParEtat: 'commandes_par_etat',
+  commandesNonFinales: 'commandes_non_finales',
+  commandesBloquees: 'commandes_bloquees',
+  commandeNonFinaleAgeMax: 'commande_non_finale_age_max_secondes',
+  consumerGroupPending: 'consumer_group_pending',
+  consumerGroupLag: 'consumer_group_lag',
+  streamLength: 'redis_stream_length',
+  streamEntriesAdded: 'redis_stream_entries_added_total',
+  deadLetterStreamLength: 'dead_letter_stream_length',
+  eventStorePosition: 'event_store_position',
+  relayLag: 'relay_lag_events',
+  projectionLag: 'projection_lag_events',
+  scrapeCollectorUp: 'scrape_collector_up',
 } as const;
 
 /** One registry per app instance, so that tests running several instances do not collide. */

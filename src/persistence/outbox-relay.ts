@@ -8,6 +8,9 @@ import { CheckpointedReader } from './checkpointed-reader.js';
 import type { Pool } from './database.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
 
+/** Names the relay's checkpoint: how far, in commit order, it has published the event store. */
+export const OUTBOX_RELAY_CHECKPOINT = 'outbox-relay';
+
 export interface OutboxRelayOptions {
   pool: Pool;
   redis: Redis;
@@ -29,7 +32,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
   const { redis, keys } = options;
   const maxLength = String(options.maxStreamLength ?? 1_000_000);
   return new CheckpointedReader({
-    name: 'outbox-relay',
+    name: OUTBOX_RELAY_CHECKPOINT,
     pool: options.pool,
     notifier: options.notifier,
     logger: options.logger,

@@ -1,0 +1,152 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { z } from 'zod';
+import type { Redis } from '../bus/redis.js';
+import type { StreamKeys } from '../bus/stream-keys.js';
+import { STREAM_NAMES, type StreamName } from '../domain/events.js';
+import { METRIC } from './metrics.js';
+import type { ScrapeProbe } from './scrape-probe.js';
+
+export interface GroupReading {
+  group: string;
+  pending: number;
+  /** Entries not yet delivered to the group; null when Redis cannot tell (e.g. after trimming). */
+  lag: number | null;
+}
+
+export interface StreamReading {
+  stream: StreamName;
+  length: number;
+  /** Entries ever added, trimmed ones included (Redis 7+); null when unknown. */
+  entriesAdded: number | null;
+  groups: GroupReading[];
+}
+
+export interface StreamsReading {
+  streams: StreamReading[];
+  deadLetters: number;
+}
+
+type PipelineResult = [Error | null, unknown];
+
+const flatReplySchema = z.array(z.unknown());
+const groupSchema = z.object({ name: z.string(), pending: z.number().int(), lag: z.number().nullish() });
+const streamInfoSchema = z.object({ 'entries-added': z.number().int().optional() });
+const lengthSchema = z.number().int();
+
+/** XINFO answers [field, value, field, value, ...] over RESP2. */
+function flatRecord(reply: unknown): Record<string, unknown> {
+  const items = flatReplySchema.parse(reply);
+  const record: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < items.length; i += 2) record[String(items[i])] = items[i + 1];
+  return record;
+}
+
+function isNoSuchKey(error: Error | null): boolean {
+  return error?.message.includes('no such key') === true;
+}
+
+/** The answer of one pipelined command; a stream that does not exist yet reads as `missing`. */
+function answer<T>(result: PipelineResult | undefined, missing: T, parse: (reply: unknown) => T): T {
+  if (!result) throw new Error('Redis pipeline answered fewer replies than commands');
+  const [error, reply] = result;
+  if (isNoSuchKey(error)) return missing;
+  if (error) throw error;
+  return parse(reply);
+}
+
+/** Length, entries added and consumer groups of every saga stream, plus the dead-letter stream's length. */
+export async function readStreams(redis: Redis, keys: StreamKeys): Promise<StreamsReading> {
+  const pipeline = redis.pipeline();
+  for (const stream of STREAM_NAMES) {
+    const key = keys.stream(stream);
+    pipeline.call('XLEN', key);
+    pipeline.call('XINFO', 'STREAM', key);
+    pipeline.call('XINFO', 'GROUPS', key);
+  }
+  pipeline.call('XLEN', keys.deadLetters);
+  const results: PipelineResult[] = (await pipeline.exec()) ?? [];
+  const streams = STREAM_NAMES.map((stream, index): StreamReading => {
+    const [length, info, groups] = results.slice(index * 3, index * 3 + 3);
+    return {
+      stream,
+      length: answer(length, 0, (reply) => lengthSchema.parse(reply)),
+      entriesAdded: answer(
+        info,
+        null,
+        (reply) => streamInfoSchema.parse(flatRecord(reply))['entries-added'] ?? null,
+      ),
+      groups: answer(groups, [], (reply) =>
+        flatReplySchema.parse(reply).map((group) => {
+          const { name, pending, lag } = groupSchema.parse(flatRecord(group));
+          return { group: name, pending, lag: lag ?? null };
+        }),
+      ),
+    };
+  });
+  const deadLetters = answer(results[STREAM_NAMES.length * 3], 0, (reply) => lengthSchema.parse(reply));
+  return { streams, deadLetters };
+}
+
+/** Per stream and per consumer group: what is waiting, what was never delivered, and the volume. */
+export function registerStreamMetrics(registry: Registry, probe: ScrapeProbe<StreamsReading>): void {
+  new Gauge({
+    name: METRIC.consumerGroupPending,
+    help: 'Entries delivered to a consumer group but not yet acknowledged',
+    labelNames: ['group', 'stream'] as const,
+    registers: [registry],
+    async collect() {
+      const reading = await probe.sample();
+      this.reset();
+      for (const { stream, groups } of reading?.streams ?? []) {
+        for (const { group, pending } of groups) this.set({ group, stream }, pending);
+      }
+    },
+  });
+  new Gauge({
+    name: METRIC.consumerGroupLag,
+    help: 'Entries of the stream not yet delivered to the consumer group',
+    labelNames: ['group', 'stream'] as const,
+    registers: [registry],
+    async collect() {
+      const reading = await probe.sample();
+      this.reset();
+      for (const { stream, groups } of reading?.streams ?? []) {
+        for (const { group, lag } of groups) if (lag !== null) this.set({ group, stream }, lag);
+      }
+    },
+  });
+  new Gauge({
+    name: METRIC.streamLength,
+    help: 'Entries currently in the Redis stream',
+    labelNames: ['stream'] as const,
+    registers: [registry],
+    async collect() {
+      const reading = await probe.sample();
+      this.reset();
+      for (const { stream, length } of reading?.streams ?? []) this.set({ stream }, length);
+    },
+  });
+  new Counter({
+    name: METRIC.streamEntriesAdded,
+    help: 'Entries ever added to the Redis stream (trimmed ones included), as Redis counts them',
+    labelNames: ['stream'] as const,
+    registers: [registry],
+    async collect() {
+      const reading = await probe.sample();
+      this.reset();
+      for (const { stream, entriesAdded } of reading?.streams ?? []) {
+        if (entriesAdded !== null) this.inc({ stream }, entriesAdded);
+      }
+    },
+  });
+  new Gauge({
+    name: METRIC.deadLetterStreamLength,
+    help: 'Entries waiting in the dead-letter stream (see GET /api/dead-letters)',
+    registers: [registry],
+    async collect() {
+      const reading = await probe.sample();
+      if (reading) this.set(reading.deadLetters);
+      else this.remove();
+    },
+  });
+}
