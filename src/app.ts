@@ -68,7 +68,7 @@ export class Choreo {
   static async create(config: Config, options: ChoreoOptions = {}): Promise<Choreo> {
     const logger = options.logger ?? createLogger(config.logLevel);
     await ensureDatabaseExists(config.databaseUrl);
-    const pool = createPool(config.databaseUrl);
+    const pool = createPool(config.databaseUrl, config.poolSize);
     await migrate(pool);
     const redis = createRedis(config.redisUrl);
     const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });

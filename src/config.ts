@@ -21,6 +21,7 @@ const envSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   ACTORS: actorsSchema.default([...ACTOR_NAMES]),
   STREAM_PREFIX: z.string().default(''),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   SAGA_DEADLINE_MS: z.coerce.number().int().positive().default(60_000),
   CONSUMER_CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
   CONSUMER_MAX_DELIVERIES: z.coerce.number().int().positive().default(5),
@@ -36,6 +37,8 @@ export interface Config {
   /** Prepended to every Redis key, so that several systems (or test files) share one Redis. */
   streamPrefix: string;
   logLevel: string;
+  /** PostgreSQL connections this process may hold (plus one for LISTEN). */
+  poolSize: number;
   /** A commande waiting on a service longer than this (since its last event) expires and is compensated. */
   sagaDeadlineMs: number;
   /** An entry pending this long with a consumer (dead or stuck) is claimed by another. */
@@ -61,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     actors: data.ACTORS,
     streamPrefix: data.STREAM_PREFIX,
     logLevel: data.LOG_LEVEL,
+    poolSize: data.DATABASE_POOL_SIZE,
     sagaDeadlineMs: data.SAGA_DEADLINE_MS,
     claimIdleMs: data.CONSUMER_CLAIM_IDLE_MS,
     maxDeliveries: data.CONSUMER_MAX_DELIVERIES,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
@@ -40,11 +41,31 @@ describe('concurrent checkouts on scarce stock', () => {
     const sold = finals.filter((commande) => commande.statut === 'vente_confirmee').length;
     expect(sold).toBeGreaterThan(0);
     expect(sold).toBeLessThanOrEqual(7);
-    const levels = await system.choreo.pool.query(
-      'SELECT produit_id, quantite, reservee, vendue FROM stock WHERE magasin_id = $1 ORDER BY produit_id',
-      [magasin],
+    const expected = [
+      { produit_id: rare, quantite: 7 - sold, reservee: 0, vendue: sold },
+      { produit_id: common, quantite: 12 - sold, reservee: 0, vendue: sold },
+    ];
+    // the stock service turns reservations into sales a moment after the sales are confirmed
+    const levels = await eventually(
+      async () =>
+        (
+          await system.choreo.pool.query(
+            'SELECT produit_id, quantite, reservee, vendue FROM stock WHERE magasin_id = $1 ORDER BY produit_id',
+            [magasin],
+          )
+        ).rows,
+      (rows) => JSON.stringify(rows) === JSON.stringify(expected),
+      { description: 'reservations to become sales' },
+    ).catch(
+      async () =>
+        (
+          await system.choreo.pool.query(
+            'SELECT produit_id, quantite, reservee, vendue FROM stock WHERE magasin_id = $1 ORDER BY produit_id',
+            [magasin],
+          )
+        ).rows,
     );
-    expect(levels.rows).toEqual([
+    expect(levels).toEqual([
       { produit_id: rare, quantite: 7 - sold, reservee: 0, vendue: sold },
       { produit_id: common, quantite: 12 - sold, reservee: 0, vendue: sold },
     ]);

@@ -35,7 +35,7 @@ const scenarios: Scenario[] = [
   },
   { name: 'killed between commit and XACK', fault: 'consumer.after-commit', probability: 0.05 },
   { name: 'killed right after XACK', fault: 'consumer.after-ack', probability: 0.05 },
-  { name: 'relay killed between XADD and its checkpoint', fault: 'relay.after-publish', probability: 0.2 },
+  { name: 'relay killed between XADD and its checkpoint', fault: 'relay.after-publish', probability: 0.5 },
 ];
 
 describe('a worker killed with SIGKILL while orders flow', () => {
@@ -61,6 +61,7 @@ describe('a worker killed with SIGKILL while orders flow', () => {
       STREAM_PREFIX: system.streamPrefix,
       ACTORS: WORKER_ACTORS,
       CONSUMER_CLAIM_IDLE_MS: '500',
+      DATABASE_POOL_SIZE: '8',
       ...(fault ? { CHOREO_FAULT: fault } : {}),
     });
   }

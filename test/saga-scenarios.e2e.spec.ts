@@ -42,8 +42,14 @@ describe('the seed report scenarios, over HTTP', () => {
       'PaiementAccepte',
       'VenteConfirmee',
     ]);
-    expect(await shop.stockOf(magasin, pomme)).toEqual({ produit_id: pomme, quantite: 8, reservee: 0 });
-    expect(await shop.stockOf(magasin, poire)).toEqual({ produit_id: poire, quantite: 4, reservee: 0 });
+    expect(await shop.stockSettlesAt(magasin, pomme, { quantite: 8, reservee: 0 })).toEqual({
+      quantite: 8,
+      reservee: 0,
+    });
+    expect(await shop.stockSettlesAt(magasin, poire, { quantite: 4, reservee: 0 })).toEqual({
+      quantite: 4,
+      reservee: 0,
+    });
     expect(await shop.solde(client)).toBe(99.6);
     const ventes = venteList.parse((await system.api.get('/api/ventes')).body);
     expect(ventes.filter((vente) => vente.commande_id === commandeId)).toEqual([

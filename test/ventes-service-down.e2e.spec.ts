@@ -46,6 +46,9 @@ describe('the sales service is stopped while orders come in', () => {
     for (const commandeId of commandes) {
       expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
     }
-    expect(await shop.stockOf(magasin, produit)).toMatchObject({ quantite: 90, reservee: 0 });
+    expect(await shop.stockSettlesAt(magasin, produit, { quantite: 90, reservee: 0 })).toEqual({
+      quantite: 90,
+      reservee: 0,
+    });
   });
 });

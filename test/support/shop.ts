@@ -114,6 +114,27 @@ export class Shop {
     return line ?? { quantite: 0, reservee: 0 };
   }
 
+  /**
+   * Waits for a stock line to read `expected`: the stock service turns a reservation into a sale when it
+   * sees VenteConfirmee, a moment after the commande is already shown as confirmed.
+   */
+  async stockSettlesAt(
+    magasinId: number,
+    produitId: number,
+    expected: { quantite: number; reservee: number },
+  ): Promise<{ quantite: number; reservee: number }> {
+    return eventually(
+      async () => {
+        const { quantite, reservee } = await this.stockOf(magasinId, produitId);
+        return { quantite, reservee };
+      },
+      (level) => level.quantite === expected.quantite && level.reservee === expected.reservee,
+      {
+        description: `stock of produit ${produitId} in magasin ${magasinId} to settle at ${JSON.stringify(expected)}`,
+      },
+    ).catch(async () => this.stockOf(magasinId, produitId));
+  }
+
   async solde(clientId: number): Promise<number> {
     return clientBody.parse(expectStatus(await this.api.get(`/api/clients/${clientId}`), 200, 'get client'))
       .solde;

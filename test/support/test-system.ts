@@ -94,6 +94,8 @@ export function testConfig(databaseUrl: string, streamPrefix: string, actors: Ac
     actors,
     streamPrefix,
     logLevel: 'silent',
+    // Test files run side by side, each with one or more systems: PostgreSQL's 100 connections go round.
+    poolSize: 6,
     sagaDeadlineMs: 60_000,
     claimIdleMs: 1_000,
     maxDeliveries: 5,
