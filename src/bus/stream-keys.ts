@@ -12,6 +12,11 @@ export class StreamKeys {
     return this.stream(STREAM_OF_EVENT_TYPE[eventType]);
   }
 
+  /** Set by the relay with what it publishes: its absence means Redis lost the streams. */
+  get relayMarker(): string {
+    return `${this.prefix}choreo.relay-marker`;
+  }
+
   get deadLetters(): string {
     return `${this.prefix}choreo.dead-letters`;
   }

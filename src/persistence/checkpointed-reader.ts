@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StoredEvent } from '../domain/events.js';
 import { type Pool, type PoolClient, withTransaction } from './database.js';
-import { readAllGapSafe } from './event-store.js';
+import { type CommitOrderPosition, readAllGapSafe } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
 
 export interface CheckpointedReaderOptions {
@@ -13,6 +13,11 @@ export interface CheckpointedReaderOptions {
   logger: Logger;
   /** Handles a batch inside the transaction that also moves the checkpoint. */
   handle: (tx: PoolClient, events: StoredEvent[]) => Promise<void>;
+  /**
+   * Asked before each batch, with the checkpoint read: a position to read from instead (e.g. the start
+   * of the store, when what was delivered downstream has been lost), or null to go on.
+   */
+  rewind?: (checkpoint: CommitOrderPosition) => Promise<CommitOrderPosition | null>;
   batchSize?: number;
   /** Fallback when a notification is missed (e.g. while the listener reconnects). */
   pollIntervalMs?: number;
@@ -71,11 +76,9 @@ export class CheckpointedReader {
         (await tx.query('SELECT transaction_id::text, position FROM checkpoints WHERE name = $1', [name]))
           .rows[0],
       );
-      const { events, last } = await readAllGapSafe(
-        tx,
-        { transactionId: checkpoint.transaction_id, position: checkpoint.position },
-        this.batchSize,
-      );
+      const stored = { transactionId: checkpoint.transaction_id, position: checkpoint.position };
+      const from = (await this.options.rewind?.(stored)) ?? stored;
+      const { events, last } = await readAllGapSafe(tx, from, this.batchSize);
       if (!last) return { kind: 'idle' };
       await handle(tx, events);
       await tx.query('UPDATE checkpoints SET transaction_id = $2::xid8, position = $3 WHERE name = $1', [

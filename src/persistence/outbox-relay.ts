@@ -6,6 +6,7 @@ import { isSagaEventType, type StoredEvent } from '../domain/events.js';
 import { crashPoint } from '../fault-injection.js';
 import { CheckpointedReader } from './checkpointed-reader.js';
 import type { Pool } from './database.js';
+import { START_OF_STORE } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
 
 /** Names the relay's checkpoint: how far, in commit order, it has published the event store. */
@@ -21,12 +22,16 @@ export interface OutboxRelayOptions {
   maxStreamLength?: number;
   /** Called with each batch published, e.g. to count events by type. */
   onPublished?: (events: StoredEvent[]) => void;
+  /** Called when Redis was found to have lost the streams. */
+  onRepublish?: () => void;
 }
 
 /**
  * The only writer to the Redis streams: it publishes what the event store committed, in position
  * order. Services never write to Redis beside PostgreSQL, so there is no dual write to go wrong.
  * A crash after XADD but before the checkpoint commits republishes a batch; consumers dedupe on event_id.
+ * If Redis loses its data (a restart without persistence), the relay notices its marker is gone and
+ * publishes the event store again from the start: consumers skip what they had already applied.
  */
 export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedReader {
   const { redis, keys } = options;
@@ -37,9 +42,18 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
     notifier: options.notifier,
     logger: options.logger,
     batchSize: 500,
+    rewind: async (checkpoint) => {
+      if (checkpoint.position === START_OF_STORE.position) return null;
+      if ((await redis.exists(keys.relayMarker)) === 1) return null;
+      options.logger.warn(
+        { checkpoint: checkpoint.position },
+        'Redis lost the streams: publishing the event store again from the start',
+      );
+      options.onRepublish?.();
+      return START_OF_STORE;
+    },
     handle: async (_tx, events) => {
       const pipeline = redis.pipeline();
-      let published = 0;
       for (const event of events) {
         if (!isSagaEventType(event.event_type)) continue;
         pipeline.call(
@@ -51,14 +65,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
           '*',
           ...encodeEnvelope(event),
         );
-        published += 1;
       }
-      if (published > 0) {
-        const results = (await pipeline.exec()) ?? [];
-        const failure = results.find(([error]) => error !== null);
-        if (failure) throw failure[0];
-        crashPoint('relay.after-publish');
-      }
+      pipeline.set(keys.relayMarker, String(events.at(-1)?.position ?? 0));
+      const results = (await pipeline.exec()) ?? [];
+      const failure = results.find(([error]) => error !== null);
+      if (failure) throw failure[0];
+      crashPoint('relay.after-publish');
       options.onPublished?.(events);
     },
   });
