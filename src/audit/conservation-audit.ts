@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isFinalStatut, statutFromEventTypes } from '../machines/commande-replay.js';
-import type { Pool } from '../persistence/database.js';
+import { checkOut, type Pool } from '../persistence/database.js';
 
 export interface StockLine {
   magasin_id: number;
@@ -128,7 +128,7 @@ FROM events WHERE aggregate_id LIKE 'cmd-%' GROUP BY aggregate_id`;
  * in one snapshot (REPEATABLE READ), so that a change and its event are always seen together.
  */
 export async function runConservationAudit(pool: Pool, now: Date = new Date()): Promise<AuditReport> {
-  const client = await pool.connect();
+  const { client, release } = await checkOut(pool);
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const stockRows = (await client.query(STOCK_SQL)).rows.map((row) => stockRowSchema.parse(row));
@@ -197,6 +197,6 @@ export async function runConservationAudit(pool: Pool, now: Date = new Date()): 
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
-    client.release();
+    release();
   }
 }

@@ -35,8 +35,31 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
   }
 }
 
-export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Checks a client out of the pool with a listener for connection errors: pg emits 'error' on a checked-out
+ * client whose server goes away between queries, and with no listener that would crash the process.
+ * The client is discarded on release if that happened.
+ */
+export async function checkOut(
+  pool: pg.Pool,
+): Promise<{ client: pg.PoolClient; release: (broken?: boolean) => void }> {
   const client = await pool.connect();
+  let lost = false;
+  const onError = () => {
+    lost = true;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    release: (broken = false) => {
+      client.removeListener('error', onError);
+      client.release(broken || lost);
+    },
+  };
+}
+
+export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  const { client, release } = await checkOut(pool);
   let broken = false;
   try {
     await client.query('BEGIN');
@@ -50,7 +73,7 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient
     throw error;
   } finally {
     // A connection that could not even roll back is discarded rather than handed to the next caller.
-    client.release(broken);
+    release(broken);
   }
 }
 

@@ -12,6 +12,8 @@ export interface TestSystemOptions {
   choreo?: ChoreoOptions;
   /** Configuration for every node of the system, e.g. a short saga deadline. */
   config?: Partial<Config>;
+  /** How the nodes reach the test database, e.g. through a proxy that the test can cut. */
+  databaseUrl?: (url: string) => string;
 }
 
 /**
@@ -34,7 +36,10 @@ export class TestSystem {
   static async start(label: string, options: TestSystemOptions = {}): Promise<TestSystem> {
     const database = await createTestDatabase(label);
     const streamPrefix = `test:${label}:${randomBytes(4).toString('hex')}:`;
-    const overrides = options.config ?? {};
+    const overrides: Partial<Config> = {
+      ...(options.databaseUrl ? { databaseUrl: options.databaseUrl(database.url) } : {}),
+      ...options.config,
+    };
     const main = await Choreo.create(
       { ...testConfig(database.url, streamPrefix, options.actors ?? [...ACTOR_NAMES]), ...overrides },
       {
