@@ -31,7 +31,7 @@ describe('Redis restarts and loses its data', () => {
     const produit = await shop.produit(3);
     await shop.setStock(magasin, produit, 20);
     const client = await shop.client(100);
-    const before = [];
+    const before: string[] = [];
     for (let i = 0; i < 3; i++) before.push(await shop.order(client, magasin, [[produit, 1]]));
     for (const commandeId of before) {
       await eventually(

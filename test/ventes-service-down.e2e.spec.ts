@@ -24,7 +24,7 @@ describe('the sales service is stopped while orders come in', () => {
     await shop.setStock(magasin, produit, 100);
     const clients = await Promise.all(Array.from({ length: 5 }, () => shop.client(20)));
 
-    const commandes = [];
+    const commandes: string[] = [];
     for (const client of clients) commandes.push(await shop.order(client, magasin, [[produit, 2]]));
 
     // the orders stop at paiement_accepte: the events wait in the ventes-service group
@@ -35,8 +35,13 @@ describe('the sales service is stopped while orders come in', () => {
         { description: `${commandeId} to be paid` },
       );
     }
-    const pending = await system.choreo.redis.xlen(`${system.streamPrefix}paiement.evenements`);
-    expect(pending).toBe(5);
+    // (the read model follows the event store; the relay publishes to Redis on its own schedule)
+    const waiting = await eventually(
+      () => system.choreo.redis.xlen(`${system.streamPrefix}paiement.evenements`),
+      (length) => length === 5,
+      { description: 'the 5 PaiementAccepte to wait in Redis' },
+    );
+    expect(waiting).toBe(5);
     expect((await system.api.get('/api/ventes')).body).toEqual([]);
 
     // when the sales service comes back

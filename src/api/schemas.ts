@@ -39,16 +39,17 @@ export const setStockBody = z.object({ quantite: z.number().int().min(0) });
 export const clientSchema = z.object({ id: z.number().int(), nom: z.string(), solde: z.number() });
 export const createClientBody = z.object({ nom: z.string().trim().min(1), solde: nonNegativeMoneySchema });
 
+/** A line of a cart, and of the commande made from it, priced when it was added or checked out. */
+const orderLineSchema = z.object({
+  produit_id: z.number().int(),
+  quantite: z.number().int(),
+  prix_unitaire: z.number(),
+  sous_total: z.number(),
+});
+
 export const panierSchema = z.object({
   client_id: z.number().int(),
-  articles: z.array(
-    z.object({
-      produit_id: z.number().int(),
-      quantite: z.number().int(),
-      prix_unitaire: z.number(),
-      sous_total: z.number(),
-    }),
-  ),
+  articles: z.array(orderLineSchema),
   total: z.number(),
 });
 export const addArticleBody = z.object({
@@ -63,14 +64,7 @@ export const commandeSchema = z.object({
   commande_id: z.string(),
   client_id: z.number().int(),
   magasin_id: z.number().int(),
-  produits: z.array(
-    z.object({
-      produit_id: z.number().int(),
-      quantite: z.number().int(),
-      prix_unitaire: z.number(),
-      sous_total: z.number(),
-    }),
-  ),
+  produits: z.array(orderLineSchema),
   total: z.number(),
   statut: z.string(),
   raison: z.string().nullable(),
