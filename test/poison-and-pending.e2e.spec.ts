@@ -67,12 +67,21 @@ describe('poison entries go to the dead-letter stream', () => {
       expect(letter.reason).toMatch(/invalid envelope/);
       expect(letter.deliveries).toBeGreaterThan(3);
     }
-    // and it is acknowledged: nothing is left pending for it
-    const pending = z
-      .array(z.unknown())
-      .parse(await system.choreo.redis.call('XPENDING', stream, 'client-service', '-', '+', '10'));
+    // and it is acknowledged (just after being dead-lettered): nothing is left pending for it, and it is counted
+    const pending = await eventually(
+      async () =>
+        z
+          .array(z.unknown())
+          .parse(await system.choreo.redis.call('XPENDING', stream, 'client-service', '-', '+', '10')),
+      (entries) => entries.length === 0,
+      { description: 'the poison entry to be acknowledged' },
+    );
     expect(pending).toEqual([]);
-    const metrics = (await system.api.get('/metrics')).text;
+    const metrics = await eventually(
+      async () => (await system.api.get('/metrics')).text,
+      (text) => /dead_letters_total\{consumer="client-service"\} 1/.test(text),
+      { description: 'the dead letter to be counted' },
+    );
     expect(metrics).toMatch(/dead_letters_total\{consumer="client-service"\} 1/);
   });
 
