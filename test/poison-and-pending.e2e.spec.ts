@@ -158,5 +158,11 @@ describe('entries left pending by a dead consumer', () => {
     await eventually(owners, (pending) => JSON.stringify(pending) === '[]', {
       description: 'nothing left pending',
     });
+    // and the dead consumer, holding nothing any more, is eventually forgotten by the group
+    await eventually(
+      async () => JSON.stringify(await redis.call('XINFO', 'CONSUMERS', stream, 'stock-service')),
+      (consumers) => !consumers.includes('ghost'),
+      { description: 'the ghost consumer to be removed from the group' },
+    );
   });
 });

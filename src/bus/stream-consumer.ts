@@ -5,6 +5,7 @@ import { decodeEnvelope, fieldsToRecord } from './envelope-codec.js';
 import { createRedis, type Redis } from './redis.js';
 import {
   parseAutoClaimReply,
+  parseConsumersReply,
   parsePendingReply,
   parseReadGroupReply,
   type RawEntry,
@@ -168,6 +169,7 @@ export class StreamConsumer {
         String(this.batchSize),
       );
       const { entries } = parseAutoClaimReply(stream, reply);
+      await this.forgetDeadConsumers(stream);
       if (entries.length === 0) continue;
       const deliveries = await this.deliveriesOf(stream, entries);
       const toRetry: RawEntry[] = [];
@@ -181,6 +183,21 @@ export class StreamConsumer {
         }
       }
       await this.process(toRetry);
+    }
+  }
+
+  /**
+   * Every restart joins the group under a new name; the old names would pile up in XINFO forever. A
+   * consumer with nothing pending and silent for a while is removed: nothing is lost (it holds no entry),
+   * and one that was only quiet is added back by its next read.
+   */
+  private async forgetDeadConsumers(stream: string): Promise<void> {
+    const { group, consumerName } = this.options;
+    const consumers = parseConsumersReply(await this.redis.call('XINFO', 'CONSUMERS', stream, group));
+    for (const consumer of consumers) {
+      if (consumer.name === consumerName || consumer.pending > 0 || consumer.idle < 4 * this.claimIdleMs)
+        continue;
+      await this.redis.call('XGROUP', 'DELCONSUMER', stream, group, consumer.name);
     }
   }
 

@@ -22,6 +22,22 @@ export function parseAutoClaimReply(stream: string, reply: unknown): { next: str
   return { next, entries: entries.map(([id, fields]) => ({ stream, id, fields })) };
 }
 
+const consumersReplySchema = z.array(z.array(z.union([z.string(), z.number()])));
+
+/** XINFO CONSUMERS: each consumer's name, entries pending with it, and ms since it was last seen. */
+export function parseConsumersReply(reply: unknown): { name: string; pending: number; idle: number }[] {
+  return consumersReplySchema.parse(reply).map((fields) => {
+    const record = new Map<string, string | number>();
+    for (let index = 0; index + 1 < fields.length; index += 2)
+      record.set(String(fields[index]), fields[index + 1] ?? '');
+    return {
+      name: String(record.get('name')),
+      pending: Number(record.get('pending')),
+      idle: Number(record.get('idle')),
+    };
+  });
+}
+
 /** XPENDING's extended form: [id, consumer, idle ms, deliveries] per entry. */
 export function parsePendingReply(reply: unknown): Map<string, number> {
   return new Map(pendingReplySchema.parse(reply).map(([id, , , deliveries]) => [id, deliveries]));

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/support/eventually.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { CheckpointedReader } from '../persistence/checkpointed-reader.js';
 import { createPool, type Pool } from '../persistence/database.js';
@@ -49,10 +50,21 @@ describe('the lag of the event store readers', () => {
     expect(await readEventStoreLag(pool)).toEqual({ head: 5, relayLag: 5, projectionLags: new Map() });
 
     // when the relay handles a batch of 3 and a projection handles everything
+    // (a reader waits while any older transaction on the server is in flight, other tests' too: poll)
     const relay = reader(OUTBOX_RELAY_CHECKPOINT, 3);
-    await relay.processBatch();
+    await eventually(
+      () => relay.processBatch(),
+      (outcome) => outcome.kind === 'handled',
+      { description: 'the relay batch' },
+    );
     const projection = reader('projection:test', 100);
-    await projection.processBatch();
+    await eventually(
+      () => projection.processBatch(),
+      (outcome) => outcome.kind === 'handled',
+      {
+        description: 'the projection batch',
+      },
+    );
 
     // then the relay is 2 behind and the projection caught up, until 4 more events come
     expect(await readEventStoreLag(pool)).toEqual({
