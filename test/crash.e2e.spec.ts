@@ -106,11 +106,15 @@ describe('a worker killed with SIGKILL while orders flow', () => {
         commandes.push(await shop.order(client, magasin, [[produit, 1 + (i % 3)]]));
       }
       killLog.push(`${scenario.name}: ${commandes.length} orders placed`);
-      // every scenario must actually crash the worker, or it proves nothing
-      expect(
-        kills,
-        `kills at ${scenario.fault ?? 'random moments'} after ${commandes.length} orders`,
-      ).toBeGreaterThanOrEqual(KILLS_PER_SCENARIO);
+      // every scenario must actually crash the worker, or it proves nothing (the backlog still offers chances)
+      await eventually(
+        async () => kills,
+        (count) => count >= KILLS_PER_SCENARIO,
+        {
+          timeoutMs: 60_000,
+          description: `${KILLS_PER_SCENARIO} kills at ${scenario.fault ?? 'random moments'} after ${commandes.length} orders`,
+        },
+      );
       await supervise;
 
       // then every order reaches a final state
