@@ -113,7 +113,8 @@ export class Choreo {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    await this.notifier.start();
+    // Only the readers of the event store need to hear about new events.
+    if (this.hosts('relay') || this.hosts('projections')) await this.notifier.start();
     if (this.hosts('relay')) this.readers.push(this.createRelay());
     if (this.hosts('projections')) this.readers.push(this.createCommandesProjection());
     for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {
