@@ -227,10 +227,14 @@ export async function runStep(
   const reasons: string[] = [];
   if (sent.size < orders.length * 0.99)
     reasons.push(`${orders.length - sent.size} checkouts refused or failed`);
-  if (!drainedInTime)
+  if (!drainedInTime) {
+    const missing = sent.size - latencies.length;
     reasons.push(
-      `backlog: ${sent.size - latencies.length} not final ${context.drainGraceMs} ms after the last arrival`,
+      missing > 0
+        ? `backlog: ${missing} never final`
+        : `backlog: last final ${Math.round(lastFinal - lastDue)} ms after the last arrival (> ${context.drainGraceMs} ms)`,
     );
+  }
   if (latency.p99 > context.p99BoundMs)
     reasons.push(`p99 ${Math.round(latency.p99)} ms > ${context.p99BoundMs} ms`);
   if (unexpectedOutcomes > 0) reasons.push(`${unexpectedOutcomes} orders ended in an unexpected state`);
