@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StoredEvent } from '../domain/events.js';
 import { type Pool, type PoolClient, withTransaction } from './database.js';
-import { readAllGapSafe } from './event-store.js';
+import { type PositionGap, readAllGapSafe } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
 
 export interface CheckpointedReaderOptions {
@@ -16,6 +16,8 @@ export interface CheckpointedReaderOptions {
   batchSize?: number;
   /** Fallback when a notification is missed (e.g. while the listener reconnects). */
   pollIntervalMs?: number;
+  /** How soon to look again when stopped at a hole in the positions (a rollback sends no notification). */
+  gapRetryMs?: number;
 }
 
 export type BatchOutcome =
@@ -35,11 +37,14 @@ export class CheckpointedReader {
   private wake: (() => void) | null = null;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
+  private readonly gapRetryMs: number;
   private lastPositionRead = 0;
+  private gap: PositionGap | null = null;
 
   constructor(private readonly options: CheckpointedReaderOptions) {
     this.batchSize = options.batchSize ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.gapRetryMs = options.gapRetryMs ?? 5;
   }
 
   get position(): number {
@@ -76,7 +81,8 @@ export class CheckpointedReader {
         (await tx.query('SELECT position FROM checkpoints WHERE name = $1', [name])).rows[0],
       );
       this.lastPositionRead = checkpoint.position;
-      const events = await readAllGapSafe(tx, checkpoint.position, this.batchSize);
+      const { events, gap } = await readAllGapSafe(tx, checkpoint.position, this.batchSize, this.gap);
+      this.gap = gap;
       const last = events.at(-1);
       if (!last) return { kind: 'idle' };
       await handle(tx, events);
@@ -106,7 +112,12 @@ export class CheckpointedReader {
         outcome = { kind: 'idle' };
       }
       if (outcome.kind === 'handled' && outcome.count === this.batchSize) continue;
-      const backoff = failures > 0 ? Math.min(200 * 2 ** failures, 5_000) : this.pollIntervalMs;
+      const backoff =
+        failures > 0
+          ? Math.min(200 * 2 ** failures, 5_000)
+          : this.gap !== null
+            ? this.gapRetryMs
+            : this.pollIntervalMs;
       await this.sleepUntilWoken(backoff);
     }
   }

@@ -53,14 +53,18 @@ export async function appendToStream(
   ];
   try {
     const result = await tx.query(
-      `WITH current_version AS (
+      // The transaction id is taken before the positions (readAllGapSafe relies on it: a position that
+      // is not visible yet belongs to a transaction older than any snapshot that sees a later position).
+      `WITH tx AS MATERIALIZED (
+         SELECT pg_current_xact_id() AS id
+       ), current_version AS (
          SELECT coalesce(max(version), 0) AS version FROM events WHERE aggregate_id = $7
        )
-       INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data)
-       SELECT e.event_id, e.event_type, $7, e.version, e.source, $8, e.causation_id, e.data
-       FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::jsonb[])
-              AS e(event_id, event_type, version, source, causation_id, data),
-            current_version
+       INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
+       SELECT e.event_id, e.event_type, $7, e.version, e.source, $8, e.causation_id, e.data, tx.id
+       FROM tx, current_version,
+            unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::jsonb[])
+              AS e(event_id, event_type, version, source, causation_id, data)
        WHERE current_version.version = $9
        RETURNING ${EVENT_COLUMNS}`,
       params,
@@ -102,18 +106,69 @@ export async function readAll(
 }
 
 /**
- * Events after `after`, stopping short of any row whose transaction began after the oldest one still
- * in flight: positions are taken at insert but become visible at commit, so a late commit may land
- * below a position already read. Waiting for it is what keeps checkpointed readers from skipping it.
+ * A hole in the positions: a row of a transaction still in flight, or a position its transaction
+ * rolled back. `xmax` is the snapshot's xmax when the hole was first seen: every transaction that could
+ * still fill positions [from, upTo) had started by then.
  */
-export async function readAllGapSafe(db: Queryable, after: number, limit: number): Promise<StoredEvent[]> {
+export interface PositionGap {
+  from: number;
+  upTo: number;
+  xmax: bigint;
+}
+
+export interface GapSafeBatch {
+  events: StoredEvent[];
+  /** Set when the read stopped at a hole that may still fill; pass it to the next read. */
+  gap: PositionGap | null;
+}
+
+const snapshotRowSchema = z.object({ snapshot_xmin: z.string(), snapshot_xmax: z.string() });
+
+/**
+ * Events after `after` with no hole in their positions. Positions are taken at insert but become visible
+ * at commit, so a later position can be visible before an earlier one: reading past the hole would skip
+ * that event for good. A hole is passed only once every transaction that was running when it was first
+ * seen has ended (the snapshot's xmin reached the xmax recorded then): what is still missing then was
+ * rolled back and never comes.
+ */
+export async function readAllGapSafe(
+  db: Queryable,
+  after: number,
+  limit: number,
+  knownGap: PositionGap | null = null,
+): Promise<GapSafeBatch> {
   const result = await db.query(
-    `SELECT ${EVENT_COLUMNS} FROM events
-     WHERE position > $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY position LIMIT $2`,
+    `SELECT pg_snapshot_xmin(snap.s)::text AS snapshot_xmin, pg_snapshot_xmax(snap.s)::text AS snapshot_xmax, e.*
+     FROM (SELECT pg_current_snapshot() AS s) AS snap
+     LEFT JOIN LATERAL (
+       SELECT ${EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
+     ) AS e ON true`,
     [after, limit],
   );
-  return result.rows.map(toStoredEvent);
+  const first = snapshotRowSchema.parse(result.rows[0]);
+  const xmin = BigInt(first.snapshot_xmin);
+  const xmax = BigInt(first.snapshot_xmax);
+  const events: StoredEvent[] = [];
+  let expected = after + 1;
+  for (const row of result.rows) {
+    if (row.position === null) break;
+    const { snapshot_xmin: _, snapshot_xmax: __, ...columns } = row;
+    const event = toStoredEvent(columns);
+    if (event.position !== expected) {
+      const settled =
+        knownGap !== null &&
+        expected >= knownGap.from &&
+        event.position <= knownGap.upTo &&
+        xmin >= knownGap.xmax;
+      if (!settled) {
+        const sameHole = knownGap !== null && expected >= knownGap.from && event.position <= knownGap.upTo;
+        return { events, gap: sameHole ? knownGap : { from: expected, upTo: event.position, xmax } };
+      }
+    }
+    events.push(event);
+    expected = event.position + 1;
+  }
+  return { events, gap: null };
 }
 
 export async function lastPosition(db: Queryable): Promise<number> {
