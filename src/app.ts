@@ -89,7 +89,7 @@ export class Choreo {
       },
       logger,
     );
-    const notifier = new EventStoreNotifier(config.databaseUrl, logger);
+    const notifier = new EventStoreNotifier(config.databaseUrl, logger, pool);
     return new Choreo(config, pool, redis, metrics, logger, keys, http, notifier, options);
   }
 

@@ -35,6 +35,22 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
   }
 }
 
+const appendedIn = new WeakSet<pg.PoolClient>();
+const committedListeners = new WeakMap<pg.Pool, Set<() => void>>();
+
+/** Records that the transaction open on `tx` appended events; its pool's listeners hear of it after COMMIT. */
+export function markEventsAppended(tx: pg.PoolClient): void {
+  appendedIn.add(tx);
+}
+
+/** Calls `listener` each time a transaction of `withTransaction(pool, ...)` that appended events commits. */
+export function onEventsCommitted(pool: pg.Pool, listener: () => void): () => void {
+  const listeners = committedListeners.get(pool) ?? new Set();
+  committedListeners.set(pool, listeners);
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
@@ -42,8 +58,12 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
+    if (appendedIn.delete(client)) {
+      for (const listener of committedListeners.get(pool) ?? []) listener();
+    }
     return result;
   } catch (error) {
+    appendedIn.delete(client);
     await client.query('ROLLBACK').catch(() => {
       broken = true;
     });

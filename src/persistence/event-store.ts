@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent, StoredEvent } from '../domain/events.js';
-import { type Pool, type PoolClient, pgErrorCode } from './database.js';
+import { markEventsAppended, type Pool, type PoolClient, pgErrorCode } from './database.js';
 
 type Queryable = Pool | PoolClient;
 
@@ -70,6 +70,7 @@ export async function appendToStream(
       params,
     );
     if (result.rowCount !== events.length) throw new VersionConflictError(aggregateId, expectedVersion);
+    markEventsAppended(tx);
     return result.rows.map(toStoredEvent).sort((a, b) => a.version - b.version);
   } catch (error) {
     if (pgErrorCode(error) === '23505') throw new VersionConflictError(aggregateId, expectedVersion);
