@@ -44,6 +44,9 @@ export interface StepResult {
   checkoutLatency: Percentiles;
   choreoCores: number;
   machineCores: number;
+  /** CPU time per completed saga: steadier than rates on a shared machine. */
+  choreoCpuMsPerSaga: number;
+  machineCpuMsPerSaga: number;
   peakRssMb: number;
   timeline: TimelinePoint[];
 }
@@ -239,9 +242,15 @@ export async function runStep(
     reasons.push(`p99 ${Math.round(latency.p99)} ms > ${context.p99BoundMs} ms`);
   if (unexpectedOutcomes > 0) reasons.push(`${unexpectedOutcomes} orders ended in an unexpected state`);
   const wall = Math.max(0.001, (end - start) / 1_000);
+  const choreoCores = cpuBefore && cpuAfter ? (cpuAfter.cpuSeconds - cpuBefore.cpuSeconds) / wall : 0;
+  const machineCores = coresBusy(machineBefore, machineAfter);
+  const choreoCpuMsPerSaga = (choreoCores * wall * 1_000) / Math.max(1, latencies.length);
+  const machineCpuMsPerSaga = (machineCores * wall * 1_000) / Math.max(1, latencies.length);
   progress.done(
     `${label}: ${rate}/s for ${seconds}s: ${latencies.length}/${sent.size} final, ` +
-      `p50 ${Math.round(latency.p50)} ms, p99 ${Math.round(latency.p99)} ms: ${reasons.length === 0 ? 'sustained' : reasons.join('; ')}`,
+      `p50 ${Math.round(latency.p50)} ms, p99 ${Math.round(latency.p99)} ms, CPU per saga ` +
+      `${choreoCpuMsPerSaga.toFixed(1)} ms choreo / ${machineCpuMsPerSaga.toFixed(1)} ms machine: ` +
+      (reasons.length === 0 ? 'sustained' : reasons.join('; ')),
   );
   return {
     label,
@@ -259,8 +268,10 @@ export async function runStep(
     latency,
     sagaLatency: percentiles(sagaLatencies),
     checkoutLatency: percentiles(checkoutLatencies),
-    choreoCores: cpuBefore && cpuAfter ? (cpuAfter.cpuSeconds - cpuBefore.cpuSeconds) / wall : 0,
-    machineCores: coresBusy(machineBefore, machineAfter),
+    choreoCores,
+    machineCores,
+    choreoCpuMsPerSaga,
+    machineCpuMsPerSaga,
     peakRssMb: cpuAfter?.peakRssMb ?? 0,
     timeline,
   };
