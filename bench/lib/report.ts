@@ -56,7 +56,7 @@ export function rows(report: BenchReport): Row[] {
           section: 'saga',
           metric: 'events/s at that rate',
           value: fmt(best.eventsPerSecond),
-          reference: '',
+          reference: `${fmt(best.transactionsPerSaga, 1)} PostgreSQL transactions per saga`,
           target: '',
         },
         {
@@ -214,11 +214,11 @@ export function markdown(report: BenchReport): string {
       '',
       '## Saga steps',
       '',
-      '| step | rate/s | s | final/accepted | done/s | events/s | p50 | p95 | p99 | max | choreo cores | machine cores | choreo CPU ms/saga | machine CPU ms/saga | verdict |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| step | rate/s | s | final/accepted | done/s | events/s | p50 | p95 | p99 | max | choreo cores | machine cores | choreo CPU ms/saga | machine CPU ms/saga | PG tx/saga | verdict |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...report.saga.steps.map(
         (s) =>
-          `| ${s.label} | ${s.rate} | ${s.seconds} | ${s.completed}/${s.accepted} | ${fmt(s.completedPerSecond)} | ${fmt(s.eventsPerSecond)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p95)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.max)} | ${fmt(s.choreoCores, 2)} | ${fmt(s.machineCores, 2)} | ${fmt(s.choreoCpuMsPerSaga, 1)} | ${fmt(s.machineCpuMsPerSaga, 1)} | ${s.why} |`,
+          `| ${s.label} | ${s.rate} | ${s.seconds} | ${s.completed}/${s.accepted} | ${fmt(s.completedPerSecond)} | ${fmt(s.eventsPerSecond)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p95)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.max)} | ${fmt(s.choreoCores, 2)} | ${fmt(s.machineCores, 2)} | ${fmt(s.choreoCpuMsPerSaga, 1)} | ${fmt(s.machineCpuMsPerSaga, 1)} | ${fmt(s.transactionsPerSaga, 1)} | ${s.why} |`,
       ),
     );
   }

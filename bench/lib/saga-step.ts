@@ -47,6 +47,8 @@ export interface StepResult {
   /** CPU time per completed saga: steadier than rates on a shared machine. */
   choreoCpuMsPerSaga: number;
   machineCpuMsPerSaga: number;
+  /** PostgreSQL transactions (commits + rollbacks in choreo's database) per completed saga, readers included. */
+  transactionsPerSaga: number;
   peakRssMb: number;
   timeline: TimelinePoint[];
 }
@@ -66,6 +68,13 @@ async function countFinals(pool: pg.Pool, afterPosition: number): Promise<number
     [afterPosition, FINAL_EVENTS],
   );
   return result.rows[0]?.count ?? 0;
+}
+
+async function transactionCount(pool: pg.Pool): Promise<number> {
+  const result = await pool.query<{ count: string }>(
+    'SELECT (xact_commit + xact_rollback)::text AS count FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(result.rows[0]?.count ?? 0);
 }
 
 export async function lastPosition(pool: pg.Pool): Promise<number> {
@@ -101,6 +110,7 @@ export async function runStep(
 ): Promise<StepResult> {
   const { http, pool, choreo, progress } = context;
   const startPosition = await lastPosition(pool);
+  const transactionsBefore = await transactionCount(pool);
   const cpuBefore = choreo.sample();
   const machineBefore = sampleMachine();
   const sent = new Map<string, Sent>();
@@ -167,6 +177,9 @@ export async function runStep(
   polling = false;
   await poller;
   const cpuAfter = choreo.sample();
+  // The statistics collector publishes with a delay; give it a moment before reading the counters.
+  await sleep(600);
+  const transactionsAfter = await transactionCount(pool);
   const machineAfter = sampleMachine();
   const end = now();
 
@@ -246,10 +259,12 @@ export async function runStep(
   const machineCores = coresBusy(machineBefore, machineAfter);
   const choreoCpuMsPerSaga = (choreoCores * wall * 1_000) / Math.max(1, latencies.length);
   const machineCpuMsPerSaga = (machineCores * wall * 1_000) / Math.max(1, latencies.length);
+  const transactionsPerSaga = (transactionsAfter - transactionsBefore) / Math.max(1, latencies.length);
   progress.done(
     `${label}: ${rate}/s for ${seconds}s: ${latencies.length}/${sent.size} final, ` +
       `p50 ${Math.round(latency.p50)} ms, p99 ${Math.round(latency.p99)} ms, CPU per saga ` +
-      `${choreoCpuMsPerSaga.toFixed(1)} ms choreo / ${machineCpuMsPerSaga.toFixed(1)} ms machine: ` +
+      `${choreoCpuMsPerSaga.toFixed(1)} ms choreo / ${machineCpuMsPerSaga.toFixed(1)} ms machine, ` +
+      `${transactionsPerSaga.toFixed(1)} PG transactions per saga: ` +
       (reasons.length === 0 ? 'sustained' : reasons.join('; ')),
   );
   return {
@@ -272,6 +287,7 @@ export async function runStep(
     machineCores,
     choreoCpuMsPerSaga,
     machineCpuMsPerSaga,
+    transactionsPerSaga,
     peakRssMb: cpuAfter?.peakRssMb ?? 0,
     timeline,
   };
