@@ -40,6 +40,7 @@ export class CheckpointedReader {
   private readonly gapRetryMs: number;
   private lastPositionRead = 0;
   private gap: PositionGap | null = null;
+  private checkpointCreated = false;
 
   constructor(private readonly options: CheckpointedReaderOptions) {
     this.batchSize = options.batchSize ?? 500;
@@ -65,21 +66,35 @@ export class CheckpointedReader {
     await this.loop;
   }
 
-  /** One batch; exposed so tests and rebuilds can drive the reader step by step. */
+  /**
+   * One batch; exposed so tests and rebuilds can drive the reader step by step. When nothing lies past the
+   * checkpoint this costs one statement and no transaction; otherwise the checkpoint row is locked (another
+   * process holding it makes this one "busy"), the batch handled and the checkpoint moved, in one
+   * transaction.
+   */
   async processBatch(): Promise<BatchOutcome> {
     const { pool, name, handle } = this.options;
-    return withTransaction(pool, async (tx) => {
-      const lock = await tx.query('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked', [
-        `checkpoint:${name}`,
-      ]);
-      if (lock.rows[0]?.locked !== true) return { kind: 'busy' };
-      await tx.query(
+    if (!this.checkpointCreated) {
+      await pool.query(
         'INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING',
         [name],
       );
-      const checkpoint = checkpointRowSchema.parse(
-        (await tx.query('SELECT position FROM checkpoints WHERE name = $1', [name])).rows[0],
+      this.checkpointCreated = true;
+    }
+    const peek = await pool.query(
+      `SELECT EXISTS (
+         SELECT 1 FROM events WHERE position > (SELECT position FROM checkpoints WHERE name = $1)
+       ) AS more`,
+      [name],
+    );
+    if (peek.rows[0]?.more !== true) return { kind: 'idle' };
+    const outcome = await withTransaction(pool, async (tx): Promise<BatchOutcome> => {
+      const locked = await tx.query(
+        'SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED',
+        [name],
       );
+      if (!locked.rows[0]) return { kind: 'busy' };
+      const checkpoint = checkpointRowSchema.parse(locked.rows[0]);
       this.lastPositionRead = checkpoint.position;
       const { events, gap } = await readAllGapSafe(tx, checkpoint.position, this.batchSize, this.gap);
       this.gap = gap;
@@ -87,9 +102,10 @@ export class CheckpointedReader {
       if (!last) return { kind: 'idle' };
       await handle(tx, events);
       await tx.query('UPDATE checkpoints SET position = $2 WHERE name = $1', [name, last.position]);
-      this.lastPositionRead = last.position;
       return { kind: 'handled', count: events.length, position: last.position };
     });
+    if (outcome.kind === 'handled') this.lastPositionRead = outcome.position;
+    return outcome;
   }
 
   private readonly onNotification = (): void => {
