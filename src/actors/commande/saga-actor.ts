@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { VersionConflictError } from '../../domain/errors.js';
 import { parseSagaEnvelope, type SagaEnvelope, type StreamName } from '../../domain/events.js';
 import { commandeMachine } from '../../machines/commande.machine.js';
 import { applyEvent, type CommandeStatut, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
-import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
+import type { Pool } from '../../persistence/database.js';
 import { readStream } from '../../persistence/event-store.js';
 
 export const SAGA_CONSUMER = 'commande-saga';
@@ -37,24 +38,27 @@ export interface SagaStep {
 
 /**
  * The saga actor of one commande: it follows the commande's events through the order machine and
- * persists each transition. A stream entry is only a wake-up call: the actor reads every event after
- * the version it has reached from the event store, so entries arriving out of order (they come from
- * four streams) or twice cannot skip or repeat a step.
+ * persists each transition. The entry delivered is applied as it is when it is the very next version
+ * (the usual case); otherwise (entries from four streams arriving out of order, a redelivery) the actor
+ * reads what follows the version it has reached from the event store, so no step is skipped or repeated.
+ *
+ * No transaction: the row is read, then written with a compare-and-set on the version it was read at;
+ * a concurrent writer makes this one fail with a VersionConflictError, which the consumer retries.
  */
 export async function advanceSaga(pool: Pool, notification: SagaEnvelope): Promise<SagaStep> {
-  return withTransaction(pool, (tx) => advanceSagaIn(tx, notification.aggregate_id));
-}
-
-async function advanceSagaIn(tx: PoolClient, commandeId: string): Promise<SagaStep> {
-  const locked = await tx.query(
-    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1 FOR UPDATE',
+  const commandeId = notification.aggregate_id;
+  const found = await pool.query(
+    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1',
     [commandeId],
   );
-  const row = locked.rows[0] ? sagaRowSchema.parse(locked.rows[0]) : null;
-  const events = (await readStream(tx, commandeId))
-    .map(parseSagaEnvelope)
-    .filter((e) => e.version > (row?.version ?? 0));
+  const row = found.rows[0] ? sagaRowSchema.parse(found.rows[0]) : null;
+  const reached = row?.version ?? 0;
   const step: SagaStep = { transitions: [], refused: [] };
+  if (notification.version <= reached) return step;
+  const events =
+    notification.version === reached + 1
+      ? [notification]
+      : (await readStream(pool, commandeId)).map(parseSagaEnvelope).filter((e) => e.version > reached);
   if (events.length === 0) return step;
 
   let snapshot = row
@@ -83,11 +87,12 @@ async function advanceSagaIn(tx: PoolClient, commandeId: string): Promise<SagaSt
   const last = events.at(-1);
   if (!snapshot || !last || !startedAt) return step;
   const statut = statutOf(snapshot);
-  await tx.query(
+  const written = await pool.query(
     `INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (commande_id) DO UPDATE
-     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7`,
+     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7
+     WHERE sagas.version = $8`,
     [
       commandeId,
       statut,
@@ -96,7 +101,9 @@ async function advanceSagaIn(tx: PoolClient, commandeId: string): Promise<SagaSt
       isFinalStatut(statut),
       startedAt,
       new Date(last.timestamp),
+      reached,
     ],
   );
+  if (written.rowCount !== 1) throw new VersionConflictError(commandeId, reached);
   return step;
 }
