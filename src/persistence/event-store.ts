@@ -19,6 +19,12 @@ const eventRowSchema = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
+const appendedRowSchema = z.object({
+  position: z.number().int(),
+  version: z.number().int(),
+  occurred_at: z.date(),
+});
+
 function toStoredEvent(row: unknown): StoredEvent {
   const { occurred_at, ...rest } = eventRowSchema.parse(row);
   return { ...rest, timestamp: occurred_at.toISOString() };
@@ -40,13 +46,15 @@ export async function appendToStream(
   correlationId: string = aggregateId,
 ): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
+  const eventIds = events.map(() => randomUUID());
+  const payloads = events.map((event) => JSON.stringify(event.data));
   const params = [
-    events.map(() => randomUUID()),
+    eventIds,
     events.map((event) => event.event_type),
     events.map((_, index) => expectedVersion + index + 1),
     events.map((event) => event.source),
     events.map((event) => event.causation_id),
-    events.map((event) => JSON.stringify(event.data)),
+    payloads,
     aggregateId,
     correlationId,
     expectedVersion,
@@ -66,12 +74,31 @@ export async function appendToStream(
             unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::jsonb[])
               AS e(event_id, event_type, version, source, causation_id, data)
        WHERE current_version.version = $9
-       RETURNING ${EVENT_COLUMNS}`,
+       RETURNING position, version, occurred_at`,
       params,
     );
     if (result.rowCount !== events.length) throw new VersionConflictError(aggregateId, expectedVersion);
     markEventsAppended(tx);
-    return result.rows.map(toStoredEvent).sort((a, b) => a.version - b.version);
+    // Only what the database decided comes back; the rest is what was just written.
+    return result.rows
+      .map((row) => appendedRowSchema.parse(row))
+      .sort((a, b) => a.version - b.version)
+      .map(({ position, version, occurred_at }) => {
+        const index = version - expectedVersion - 1;
+        const event = events[index] as NewEvent;
+        return {
+          position,
+          event_id: eventIds[index] as string,
+          event_type: event.event_type,
+          aggregate_id: aggregateId,
+          version,
+          timestamp: occurred_at.toISOString(),
+          source: event.source,
+          correlation_id: correlationId,
+          causation_id: event.causation_id,
+          data: JSON.parse(payloads[index] as string) as Record<string, unknown>,
+        };
+      });
   } catch (error) {
     if (pgErrorCode(error) === '23505') throw new VersionConflictError(aggregateId, expectedVersion);
     throw error;

@@ -1,6 +1,6 @@
 import { eventStoreMigration } from './001-event-store.js';
 import { servicesMigration } from './002-services.js';
-import { notifyAfterCommitMigration } from './003-notify-after-commit.js';
+import { eventStoreWritePathMigration } from './003-event-store-write-path.js';
 
 export interface Migration {
   version: number;
@@ -9,4 +9,4 @@ export interface Migration {
 }
 
 /** In order. A migration, once released, is never edited: add a new one. */
-export const MIGRATIONS: Migration[] = [eventStoreMigration, servicesMigration, notifyAfterCommitMigration];
+export const MIGRATIONS: Migration[] = [eventStoreMigration, servicesMigration, eventStoreWritePathMigration];
