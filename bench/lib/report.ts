@@ -116,12 +116,18 @@ export function rows(report: BenchReport): Row[] {
   if (store) {
     store.appends.forEach((append, index) => {
       const other = peer?.appends[index];
+      const inTransaction = store.appendsInTransaction[index];
       const ratio = other ? append.eventsPerSecond / other.eventsPerSecond : null;
       out.push({
         section: 'event store',
         metric: `appends, ${append.name} (events/s)`,
         value: fmt(append.eventsPerSecond),
-        reference: other ? `Emmett ${fmt(other.eventsPerSecond)}` : '',
+        reference: [
+          other ? `Emmett ${fmt(other.eventsPerSecond)}` : '',
+          inTransaction ? `choreo in BEGIN/COMMIT ${fmt(inTransaction.eventsPerSecond)}` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
         target: ratio === null ? '' : `x${fmt(ratio, 2)} (>= 1.5: ${verdict(ratio >= 1.5)})`,
       });
     });

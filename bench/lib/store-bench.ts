@@ -29,7 +29,10 @@ export interface Throughput {
 }
 
 export interface StoreResult {
+  /** appendToStream(pool, ...): the append is its own transaction, like Emmett's appendToStream. */
   appends: Throughput[];
+  /** appendToStream(tx, ...) inside withTransaction: BEGIN, INSERT, COMMIT, as the services append. */
+  appendsInTransaction: Throughput[];
   reads: Throughput[];
   catchUp: Throughput;
 }
@@ -133,10 +136,18 @@ export async function runChoreoStore(
         data: DATA,
       })) as NewEvent[];
     const append: Append = (stream, version, count) =>
+      appendToStream(pool, stream, version, newEvents(count)).then(() => undefined);
+    const appendInTransaction: Append = (stream, version, count) =>
       withTransaction(pool, (tx) => appendToStream(tx, stream, version, newEvents(count))).then(
         () => undefined,
       );
     const appends = await measureAppends('choreo appends', append, seconds, progress);
+    const appendsInTransaction = await measureAppends(
+      'choreo appends in BEGIN/COMMIT',
+      appendInTransaction,
+      seconds,
+      progress,
+    );
     const streams = await fillStreams(append, 500);
     const reads = await measureReads(
       'choreo',
@@ -165,7 +176,7 @@ export async function runChoreoStore(
     progress.done(
       `choreo reads: ${reads.map((r) => `${r.name} ${Math.round(r.perSecond)}/s`).join(', ')}; catch-up ${Math.round(catchUp.eventsPerSecond)} ev/s`,
     );
-    return { appends, reads, catchUp };
+    return { appends, appendsInTransaction, reads, catchUp };
   } finally {
     await pool.end();
   }

@@ -43,6 +43,18 @@ export function markEventsAppended(tx: pg.PoolClient): void {
   appendedIn.add(tx);
 }
 
+/**
+ * After an append: on a transaction's client, remembers it for after COMMIT; on the pool itself (the
+ * statement was its own transaction, already committed), tells the listeners now.
+ */
+export function eventsAppended(db: pg.Pool | pg.PoolClient): void {
+  if (db instanceof pg.Pool) {
+    for (const listener of committedListeners.get(db) ?? []) listener();
+  } else {
+    markEventsAppended(db);
+  }
+}
+
 /** Calls `listener` each time a transaction of `withTransaction(pool, ...)` that appended events commits. */
 export function onEventsCommitted(pool: pg.Pool, listener: () => void): () => void {
   const listeners = committedListeners.get(pool) ?? new Set();

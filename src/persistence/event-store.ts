@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent, StoredEvent } from '../domain/events.js';
-import { markEventsAppended, type Pool, type PoolClient, pgErrorCode } from './database.js';
+import { eventsAppended, type Pool, type PoolClient, pgErrorCode } from './database.js';
 
 type Queryable = Pool | PoolClient;
 
@@ -37,9 +37,11 @@ const EVENT_COLUMNS =
  * Appends events to one aggregate's stream, provided it is still at `expectedVersion`.
  * Versions stay gapless: the insert happens only when the stream's last version is the expected one,
  * and the unique (aggregate_id, version) index turns a concurrent writer into a VersionConflictError.
+ * Given a transaction's client, the append is part of that transaction; given the pool, it is one
+ * statement that is its own transaction (one round trip, no BEGIN/COMMIT).
  */
 export async function appendToStream(
-  tx: PoolClient,
+  tx: Queryable,
   aggregateId: string,
   expectedVersion: number,
   events: readonly NewEvent[],
@@ -78,7 +80,7 @@ export async function appendToStream(
       params,
     );
     if (result.rowCount !== events.length) throw new VersionConflictError(aggregateId, expectedVersion);
-    markEventsAppended(tx);
+    eventsAppended(tx);
     // Only what the database decided comes back; the rest is what was just written.
     return result.rows
       .map((row) => appendedRowSchema.parse(row))
