@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
@@ -42,6 +43,12 @@ describe('the seed report scenarios, over HTTP', () => {
       'PaiementAccepte',
       'VenteConfirmee',
     ]);
+    // the stock service turns the reservation into a sale after VenteConfirmee: wait for it, not for a sleep
+    await eventually(
+      () => shop.stockOf(magasin, pomme),
+      (stock) => stock.reservee === 0,
+      { description: 'the reservation to be turned into a sale' },
+    );
     expect(await shop.stockOf(magasin, pomme)).toEqual({ produit_id: pomme, quantite: 8, reservee: 0 });
     expect(await shop.stockOf(magasin, poire)).toEqual({ produit_id: poire, quantite: 4, reservee: 0 });
     expect(await shop.solde(client)).toBe(99.6);
