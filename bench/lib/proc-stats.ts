@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -73,4 +73,24 @@ export function machineInfo(postgres: string, redis: string): MachineInfo {
     redis,
     loadAverage: loadavg,
   };
+}
+
+/**
+ * CPU seconds used so far by the PostgreSQL backends serving one database (their process title names
+ * it), so that the server's work for choreo can be told apart from other users of the same server.
+ */
+export function postgresCpuSeconds(database: string): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!title.startsWith('postgres: ') || !title.includes(` ${database} `)) continue;
+      const sample = sampleProcess(Number(entry));
+      if (sample) total += sample.cpuSeconds;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
 }

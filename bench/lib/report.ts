@@ -63,7 +63,7 @@ export function rows(report: BenchReport): Row[] {
           section: 'saga',
           metric: 'choreo CPU at that rate (cores; ms per saga)',
           value: `${fmt(best.choreoCores, 2)}; ${fmt(best.choreoCpuMsPerSaga, 1)} ms`,
-          reference: `whole machine ${fmt(best.machineCores, 2)} of ${report.machine.cores}; ${fmt(best.machineCpuMsPerSaga, 1)} ms per saga`,
+          reference: `PostgreSQL (choreo's database) ${fmt(best.postgresCpuMsPerSaga, 1)} ms per saga; whole machine ${fmt(best.machineCores, 2)} of ${report.machine.cores} cores, ${fmt(best.machineCpuMsPerSaga, 1)} ms per saga`,
           target: '',
         },
       );
@@ -220,11 +220,11 @@ export function markdown(report: BenchReport): string {
       '',
       '## Saga steps',
       '',
-      '| step | rate/s | s | final/accepted | done/s | events/s | p50 | p95 | p99 | max | choreo cores | machine cores | choreo CPU ms/saga | machine CPU ms/saga | PG tx/saga | verdict |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      '| step | rate/s | s | final/accepted | done/s | events/s | p50 | p95 | p99 | max | choreo cores | machine cores | choreo CPU ms/saga | PostgreSQL CPU ms/saga | machine CPU ms/saga | PG tx/saga | verdict |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...report.saga.steps.map(
         (s) =>
-          `| ${s.label} | ${s.rate} | ${s.seconds} | ${s.completed}/${s.accepted} | ${fmt(s.completedPerSecond)} | ${fmt(s.eventsPerSecond)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p95)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.max)} | ${fmt(s.choreoCores, 2)} | ${fmt(s.machineCores, 2)} | ${fmt(s.choreoCpuMsPerSaga, 1)} | ${fmt(s.machineCpuMsPerSaga, 1)} | ${fmt(s.transactionsPerSaga, 1)} | ${s.why} |`,
+          `| ${s.label} | ${s.rate} | ${s.seconds} | ${s.completed}/${s.accepted} | ${fmt(s.completedPerSecond)} | ${fmt(s.eventsPerSecond)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p95)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.max)} | ${fmt(s.choreoCores, 2)} | ${fmt(s.machineCores, 2)} | ${fmt(s.choreoCpuMsPerSaga, 1)} | ${fmt(s.postgresCpuMsPerSaga, 1)} | ${fmt(s.machineCpuMsPerSaga, 1)} | ${fmt(s.transactionsPerSaga, 1)} | ${s.why} |`,
       ),
     );
   }

@@ -57,6 +57,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
       drainGraceMs: options.drainGraceMs,
       maxDrainMs: options.maxDrainMs,
       p99BoundMs: options.p99BoundMs,
+      database: SAGA_DATABASE,
       origin: performance.timeOrigin + performance.now(),
     };
     const step = async (label: string, rate: number, seconds: number): Promise<StepResult> => {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { ChoreoProcess } from './choreo-process.js';
 import type { BenchHttp } from './http.js';
-import { coresBusy, sampleMachine } from './proc-stats.js';
+import { coresBusy, postgresCpuSeconds, sampleMachine } from './proc-stats.js';
 import type { Progress } from './progress.js';
 import type { OrderKind, PlannedOrder } from './shop-seed.js';
 import { type Percentiles, percentiles } from './stats.js';
@@ -47,6 +47,8 @@ export interface StepResult {
   /** CPU time per completed saga: steadier than rates on a shared machine. */
   choreoCpuMsPerSaga: number;
   machineCpuMsPerSaga: number;
+  /** CPU of the PostgreSQL backends connected to choreo's database, per completed saga. */
+  postgresCpuMsPerSaga: number;
   /** PostgreSQL transactions (commits + rollbacks in choreo's database) per completed saga, readers included. */
   transactionsPerSaga: number;
   peakRssMb: number;
@@ -92,6 +94,8 @@ export interface StepContext {
   drainGraceMs: number;
   maxDrainMs: number;
   p99BoundMs: number;
+  /** choreo's database, to attribute PostgreSQL's CPU. */
+  database: string;
   /** Epoch ms the saga benchmark began, the origin of every timeline. */
   origin: number;
 }
@@ -112,6 +116,7 @@ export async function runStep(
   const startPosition = await lastPosition(pool);
   const transactionsBefore = await transactionCount(pool);
   const cpuBefore = choreo.sample();
+  const postgresBefore = postgresCpuSeconds(context.database);
   const machineBefore = sampleMachine();
   const sent = new Map<string, Sent>();
   let httpErrors = 0;
@@ -177,6 +182,7 @@ export async function runStep(
   polling = false;
   await poller;
   const cpuAfter = choreo.sample();
+  const postgresAfter = postgresCpuSeconds(context.database);
   // The statistics collector publishes with a delay; give it a moment before reading the counters.
   await sleep(600);
   const transactionsAfter = await transactionCount(pool);
@@ -259,11 +265,13 @@ export async function runStep(
   const machineCores = coresBusy(machineBefore, machineAfter);
   const choreoCpuMsPerSaga = (choreoCores * wall * 1_000) / Math.max(1, latencies.length);
   const machineCpuMsPerSaga = (machineCores * wall * 1_000) / Math.max(1, latencies.length);
+  const postgresCpuMsPerSaga = ((postgresAfter - postgresBefore) * 1_000) / Math.max(1, latencies.length);
   const transactionsPerSaga = (transactionsAfter - transactionsBefore) / Math.max(1, latencies.length);
   progress.done(
     `${label}: ${rate}/s for ${seconds}s: ${latencies.length}/${sent.size} final, ` +
       `p50 ${Math.round(latency.p50)} ms, p99 ${Math.round(latency.p99)} ms, CPU per saga ` +
-      `${choreoCpuMsPerSaga.toFixed(1)} ms choreo / ${machineCpuMsPerSaga.toFixed(1)} ms machine, ` +
+      `${choreoCpuMsPerSaga.toFixed(1)} ms choreo / ${postgresCpuMsPerSaga.toFixed(1)} ms PostgreSQL / ` +
+      `${machineCpuMsPerSaga.toFixed(1)} ms machine, ` +
       `${transactionsPerSaga.toFixed(1)} PG transactions per saga: ` +
       (reasons.length === 0 ? 'sustained' : reasons.join('; ')),
   );
@@ -287,6 +295,7 @@ export async function runStep(
     machineCores,
     choreoCpuMsPerSaga,
     machineCpuMsPerSaga,
+    postgresCpuMsPerSaga,
     transactionsPerSaga,
     peakRssMb: cpuAfter?.peakRssMb ?? 0,
     timeline,
