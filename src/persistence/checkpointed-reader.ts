@@ -26,6 +26,12 @@ export type BatchOutcome =
   | { kind: 'idle' };
 
 const checkpointRowSchema = z.object({ position: z.number().int() });
+const peekRowSchema = z.object({
+  checkpoint: z.number().int(),
+  next_position: z.number().int().nullable(),
+  snapshot_xmin: z.string(),
+  snapshot_xmax: z.string(),
+});
 
 /**
  * Reads the event store in position order from a durable checkpoint. The handler's effects and the new
@@ -45,7 +51,7 @@ export class CheckpointedReader {
   constructor(private readonly options: CheckpointedReaderOptions) {
     this.batchSize = options.batchSize ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
-    this.gapRetryMs = options.gapRetryMs ?? 5;
+    this.gapRetryMs = options.gapRetryMs ?? 10;
   }
 
   get position(): number {
@@ -81,13 +87,34 @@ export class CheckpointedReader {
       );
       this.checkpointCreated = true;
     }
-    const peek = await pool.query(
-      `SELECT EXISTS (
-         SELECT 1 FROM events WHERE position > (SELECT position FROM checkpoints WHERE name = $1)
-       ) AS more`,
-      [name],
+    // Outside any transaction: what is the next position past the checkpoint, and is it the very next one?
+    const peek = peekRowSchema.parse(
+      (
+        await pool.query(
+          `SELECT c.position AS checkpoint,
+                  (SELECT min(position) FROM events WHERE position > c.position) AS next_position,
+                  pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin,
+                  pg_snapshot_xmax(pg_current_snapshot())::text AS snapshot_xmax
+           FROM checkpoints AS c WHERE c.name = $1`,
+          [name],
+        )
+      ).rows[0],
     );
-    if (peek.rows[0]?.more !== true) return { kind: 'idle' };
+    if (peek.next_position === null) {
+      this.gap = null;
+      return { kind: 'idle' };
+    }
+    if (peek.next_position !== peek.checkpoint + 1) {
+      // A hole right after the checkpoint: wait for its transaction to commit (which wakes this reader)
+      // or, if it rolled back, for every transaction running when the hole was first seen to end.
+      const known =
+        this.gap !== null && peek.checkpoint + 1 >= this.gap.from && peek.next_position <= this.gap.upTo;
+      if (!known) {
+        this.gap = { from: peek.checkpoint + 1, upTo: peek.next_position, xmax: BigInt(peek.snapshot_xmax) };
+        return { kind: 'idle' };
+      }
+      if (this.gap !== null && BigInt(peek.snapshot_xmin) < this.gap.xmax) return { kind: 'idle' };
+    }
     const outcome = await withTransaction(pool, async (tx): Promise<BatchOutcome> => {
       const locked = await tx.query(
         'SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED',
