@@ -210,6 +210,7 @@ export async function runStep(
   const checkoutLatencies: number[] = [];
   let unexpectedOutcomes = 0;
   let lastFinal = start;
+  let firstFinal = Number.POSITIVE_INFINITY;
   const buckets = new Map<number, { arrivals: number; latencies: number[] }>();
   const bucketOf = (at: number) => {
     const key = Math.floor((at - context.origin) / 1_000);
@@ -229,9 +230,12 @@ export async function runStep(
     const createdAt = created.get(commandeId);
     if (createdAt !== undefined) sagaLatencies.push(final.at - createdAt);
     lastFinal = Math.max(lastFinal, final.at);
+    firstFinal = Math.min(firstFinal, final.at);
   }
   const latency = percentiles(latencies);
-  const windowSeconds = Math.max(0.001, (lastFinal - start) / 1_000);
+  // Completions per second between the first and the last one: the arrival rate when the step kept up,
+  // the rate at which the backlog drained when it did not.
+  const windowSeconds = Math.max(0.001, (lastFinal - Math.min(firstFinal, lastFinal)) / 1_000);
   const timeline = [...buckets.entries()]
     .sort(([a], [b]) => a - b)
     .map(([key, bucket]) => {
@@ -286,7 +290,7 @@ export async function runStep(
     unexpectedOutcomes,
     sustained: reasons.length === 0,
     why: reasons.length === 0 ? 'sustained' : reasons.join('; '),
-    completedPerSecond: latencies.length / windowSeconds,
+    completedPerSecond: Math.max(0, latencies.length - 1) / windowSeconds,
     eventsPerSecond: (eventCount.rows[0]?.count ?? 0) / windowSeconds,
     latency,
     sagaLatency: percentiles(sagaLatencies),
