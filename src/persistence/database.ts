@@ -48,10 +48,18 @@ export function markEventsAppended(tx: pg.PoolClient): void {
  * statement was its own transaction, already committed), tells the listeners now.
  */
 export function eventsAppended(db: pg.Pool | pg.PoolClient): void {
-  if (db instanceof pg.Pool) {
-    for (const listener of committedListeners.get(db) ?? []) listener();
-  } else {
-    markEventsAppended(db);
+  if (db instanceof pg.Pool) tellCommitted(db);
+  else markEventsAppended(db);
+}
+
+/** A listener's failure must not make a committed transaction look failed to its caller. */
+function tellCommitted(pool: pg.Pool): void {
+  for (const listener of committedListeners.get(pool) ?? []) {
+    try {
+      listener();
+    } catch {
+      // the readers also poll
+    }
   }
 }
 
@@ -70,9 +78,7 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
-    if (appendedIn.delete(client)) {
-      for (const listener of committedListeners.get(pool) ?? []) listener();
-    }
+    if (appendedIn.delete(client)) tellCommitted(pool);
     return result;
   } catch (error) {
     appendedIn.delete(client);
