@@ -59,7 +59,8 @@ async function main(): Promise<void> {
   if (runs(options, 'peer')) {
     section('peer: the same appends on Emmett’s PostgreSQL event store');
     report.peer = await runEmmettStore(options.adminUrl, options.storeSeconds, progress);
-    await dropDatabase(options.adminUrl, 'choreo_bench_emmett');
+    // Not dropped here: Emmett's pool may still hold connections that a forced drop would kill under it.
+    // The next run drops and recreates it.
   }
   if (runs(options, 'replay')) {
     section('replay: rehydration, in-memory fold, projection rebuild');
