@@ -76,21 +76,31 @@ export function machineInfo(postgres: string, redis: string): MachineInfo {
 }
 
 /**
- * CPU seconds used so far by the PostgreSQL backends serving one database (their process title names
+ * CPU seconds used so far by each PostgreSQL backend serving one database (their process title names
  * it), so that the server's work for choreo can be told apart from other users of the same server.
  */
-export function postgresCpuSeconds(database: string): number {
-  let total = 0;
+export function postgresCpuSeconds(database: string): Map<number, number> {
+  const byPid = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
       if (!title.startsWith('postgres: ') || !title.includes(` ${database} `)) continue;
       const sample = sampleProcess(Number(entry));
-      if (sample) total += sample.cpuSeconds;
+      if (sample) byPid.set(Number(entry), sample.cpuSeconds);
     } catch {
       // the process ended meanwhile
     }
   }
+  return byPid;
+}
+
+/**
+ * CPU used between two samples by backends alive at the second one (connections opened meanwhile count
+ * in full; a backend that exited in between is missed, so this is a lower bound).
+ */
+export function postgresCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += Math.max(0, seconds - (before.get(pid) ?? 0));
   return total;
 }

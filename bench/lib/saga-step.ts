@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { ChoreoProcess } from './choreo-process.js';
 import type { BenchHttp } from './http.js';
-import { coresBusy, postgresCpuSeconds, sampleMachine } from './proc-stats.js';
+import { coresBusy, postgresCpuBetween, postgresCpuSeconds, sampleMachine } from './proc-stats.js';
 import type { Progress } from './progress.js';
 import type { OrderKind, PlannedOrder } from './shop-seed.js';
 import { type Percentiles, percentiles } from './stats.js';
@@ -269,7 +269,8 @@ export async function runStep(
   const machineCores = coresBusy(machineBefore, machineAfter);
   const choreoCpuMsPerSaga = (choreoCores * wall * 1_000) / Math.max(1, latencies.length);
   const machineCpuMsPerSaga = (machineCores * wall * 1_000) / Math.max(1, latencies.length);
-  const postgresCpuMsPerSaga = ((postgresAfter - postgresBefore) * 1_000) / Math.max(1, latencies.length);
+  const postgresCpuMsPerSaga =
+    (postgresCpuBetween(postgresBefore, postgresAfter) * 1_000) / Math.max(1, latencies.length);
   const transactionsPerSaga = (transactionsAfter - transactionsBefore) / Math.max(1, latencies.length);
   progress.done(
     `${label}: ${rate}/s for ${seconds}s: ${latencies.length}/${sent.size} final, ` +
