@@ -10,7 +10,7 @@ import { Progress, section } from './lib/progress.js';
 import { runReplayBench } from './lib/replay-bench.js';
 import { type BenchReport, machineLine, markdown, textTable } from './lib/report.js';
 import { runSagaBench, SAGA_DATABASE } from './lib/saga-bench.js';
-import { runChoreoStore, runEmmettStore } from './lib/store-bench.js';
+import { runStoreBench } from './lib/store-bench.js';
 
 /**
  * `npm run bench [-- --quick] [--profile] [--only saga,ceiling,store,peer,replay] [--rate N] ...`
@@ -51,16 +51,20 @@ async function main(): Promise<void> {
     section('sagas: open-loop checkouts against `node --import tsx src/main.ts`, ACTORS=all');
     report.saga = await runSagaBench(options);
   }
-  if (runs(options, 'store')) {
-    section('event store: appends and reads');
-    report.store = await runChoreoStore(options.adminUrl, options.storeSeconds, progress);
+  if (runs(options, 'store') || runs(options, 'peer')) {
+    section('event store: appends and reads, choreo and Emmett’s PostgreSQL event store taking turns');
+    const { store, peer } = await runStoreBench(
+      options.adminUrl,
+      options.storeSeconds,
+      options.storeRounds,
+      runs(options, 'peer'),
+      progress,
+    );
+    report.store = store;
+    report.peer = peer;
     await dropDatabase(options.adminUrl, 'choreo_bench_store');
-  }
-  if (runs(options, 'peer')) {
-    section('peer: the same appends on Emmett’s PostgreSQL event store');
-    report.peer = await runEmmettStore(options.adminUrl, options.storeSeconds, progress);
-    // Not dropped here: Emmett's pool may still hold connections that a forced drop would kill under it.
-    // The next run drops and recreates it.
+    // Emmett's database is left to the next run: its pool may still hold connections that a forced drop
+    // would kill under it.
   }
   if (runs(options, 'replay')) {
     section('replay: rehydration, in-memory fold, projection rebuild');

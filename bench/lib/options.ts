@@ -28,6 +28,8 @@ export interface BenchOptions {
   products: number;
   ceilingSeconds: number;
   storeSeconds: number;
+  /** Each append workload runs this many times per store, alternating stores; the best round counts. */
+  storeRounds: number;
   replayOrders: number;
 }
 
@@ -63,7 +65,8 @@ export function parseOptions(args: string[]): BenchOptions {
     stores: quick ? 3 : 8,
     products: quick ? 20 : 60,
     ceilingSeconds: quick ? 1.5 : 5,
-    storeSeconds: quick ? 0.7 : 3,
+    storeSeconds: quick ? 0.5 : 2,
+    storeRounds: quick ? 1 : 3,
     replayOrders: quick ? 500 : 5_000,
   };
   const overrides: [keyof BenchOptions, string][] = [
@@ -76,6 +79,7 @@ export function parseOptions(args: string[]): BenchOptions {
     ['soakOrders', 'soak-orders'],
     ['ceilingSeconds', 'ceiling-seconds'],
     ['storeSeconds', 'store-seconds'],
+    ['storeRounds', 'store-rounds'],
     ['replayOrders', 'replay-orders'],
   ];
   const options: Record<string, unknown> = { ...base };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
 import type { NewEvent } from '../../src/domain/events.js';
-import { createPool, withTransaction } from '../../src/persistence/database.js';
+import { withTransaction } from '../../src/persistence/database.js';
 import { appendToStream, readAll, readStream } from '../../src/persistence/event-store.js';
 import { migrate } from '../../src/persistence/migrate.js';
 import { recreateDatabase } from './databases.js';
@@ -52,31 +52,21 @@ const DATA = {
 type Append = (stream: string, expectedVersion: number, count: number) => Promise<void>;
 type Read = (stream: string) => Promise<number>;
 
-async function measureAppends(
-  label: string,
-  append: Append,
-  seconds: number,
-  progress: Progress,
-): Promise<Throughput[]> {
-  const results: Throughput[] = [];
-  for (const workload of APPEND_WORKLOADS) {
-    const versions = new Map<string, number>();
-    const run = randomUUID().slice(0, 8);
-    progress.update(`${label}: ${workload.name}`);
-    const { count, elapsedMs } = await timedLoops(workload.writers, seconds, async (writer, iteration) => {
-      const stream = `cmd-${run}-${writer}-${iteration % STREAMS_PER_WRITER}`;
-      const version = versions.get(stream) ?? 0;
-      await append(stream, version, workload.eventsPerAppend);
-      versions.set(stream, version + workload.eventsPerAppend);
-    });
-    const perSecond = count / (elapsedMs / 1_000);
-    results.push({ name: workload.name, perSecond, eventsPerSecond: perSecond * workload.eventsPerAppend });
-  }
-  progress.done(
-    `${label}: ${results.map((r) => `${r.name} ${Math.round(r.eventsPerSecond)} ev/s`).join(', ')}`,
-  );
-  return results;
+async function measureAppend(workload: StoreWorkload, append: Append, seconds: number): Promise<Throughput> {
+  const versions = new Map<string, number>();
+  const run = randomUUID().slice(0, 8);
+  const { count, elapsedMs } = await timedLoops(workload.writers, seconds, async (writer, iteration) => {
+    const stream = `cmd-${run}-${writer}-${iteration % STREAMS_PER_WRITER}`;
+    const version = versions.get(stream) ?? 0;
+    await append(stream, version, workload.eventsPerAppend);
+    versions.set(stream, version + workload.eventsPerAppend);
+  });
+  const perSecond = count / (elapsedMs / 1_000);
+  return { name: workload.name, perSecond, eventsPerSecond: perSecond * workload.eventsPerAppend };
 }
+
+const best = (a: Throughput | undefined, b: Throughput): Throughput =>
+  a && a.eventsPerSecond >= b.eventsPerSecond ? a : b;
 
 async function measureReads(
   label: string,
@@ -119,13 +109,33 @@ async function fillStreams(append: Append, count: number): Promise<string[]> {
   return streams;
 }
 
-export async function runChoreoStore(
+/**
+ * choreo's event store and, when asked, Emmett's on the same server, each in its own database. The
+ * append workloads alternate between the stores, `rounds` times, and the best round of each counts:
+ * the machine is shared, and what runs at the same moment is what can be compared.
+ */
+export async function runStoreBench(
   adminUrl: string,
   seconds: number,
+  rounds: number,
+  withPeer: boolean,
   progress: Progress,
-): Promise<StoreResult> {
-  const url = await recreateDatabase(adminUrl, 'choreo_bench_store');
-  const pool = createPool(url, 10);
+): Promise<{ store: StoreResult; peer: PeerResult | null }> {
+  // Emmett's driver layer sets pg's global int8 parser to BigInt; choreo's pool keeps its own (numbers).
+  const pool = new pg.Pool({
+    connectionString: await recreateDatabase(adminUrl, 'choreo_bench_store'),
+    max: 10,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === pg.types.builtins.INT8
+          ? (value: string) => Number.parseInt(value, 10)
+          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  pool.on('error', () => {});
+  const emmett = withPeer
+    ? getPostgreSQLEventStore(await recreateDatabase(adminUrl, 'choreo_bench_emmett'))
+    : null;
   try {
     await migrate(pool);
     const newEvents = (count: number): NewEvent[] =>
@@ -141,13 +151,35 @@ export async function runChoreoStore(
       withTransaction(pool, (tx) => appendToStream(tx, stream, version, newEvents(count))).then(
         () => undefined,
       );
-    const appends = await measureAppends('choreo appends', append, seconds, progress);
-    const appendsInTransaction = await measureAppends(
-      'choreo appends in BEGIN/COMMIT',
-      appendInTransaction,
-      seconds,
-      progress,
-    );
+    const emmettAppend: Append = async (stream, version, count) => {
+      await emmett?.appendToStream(
+        stream,
+        Array.from({ length: count }, () => ({ type: 'CommandeCreee', data: DATA })),
+        { expectedStreamVersion: BigInt(version) },
+      );
+    };
+    if (emmett) await emmettAppend(`warm-up-${randomUUID()}`, 0, 1); // creates its schema
+
+    const appends: Throughput[] = [];
+    const appendsInTransaction: Throughput[] = [];
+    const peerAppends: Throughput[] = [];
+    for (const [index, workload] of APPEND_WORKLOADS.entries()) {
+      for (let round = 1; round <= rounds; round += 1) {
+        progress.update(`appends, ${workload.name}, round ${round}/${rounds}`);
+        appends[index] = best(appends[index], await measureAppend(workload, append, seconds));
+        if (emmett)
+          peerAppends[index] = best(peerAppends[index], await measureAppend(workload, emmettAppend, seconds));
+        appendsInTransaction[index] = best(
+          appendsInTransaction[index],
+          await measureAppend(workload, appendInTransaction, seconds),
+        );
+      }
+      const line = [`choreo ${Math.round(appends[index]?.eventsPerSecond ?? 0)}`];
+      if (emmett) line.push(`Emmett ${Math.round(peerAppends[index]?.eventsPerSecond ?? 0)}`);
+      line.push(`choreo in BEGIN/COMMIT ${Math.round(appendsInTransaction[index]?.eventsPerSecond ?? 0)}`);
+      progress.done(`appends, ${workload.name}: ${line.join(', ')} events/s`);
+    }
+
     const streams = await fillStreams(append, 500);
     const reads = await measureReads(
       'choreo',
@@ -156,6 +188,17 @@ export async function runChoreoStore(
       seconds,
       progress,
     );
+    let peerReads: Throughput[] = [];
+    if (emmett) {
+      const emmettStreams = await fillStreams(emmettAppend, 500);
+      peerReads = await measureReads(
+        'emmett',
+        emmettStreams,
+        async (stream) => (await emmett.readStream(stream)).events.length,
+        seconds,
+        progress,
+      );
+    }
     progress.update('choreo: catch-up read of the whole store');
     let after = 0;
     let total = 0;
@@ -174,50 +217,25 @@ export async function runChoreoStore(
       eventsPerSecond: total / elapsed,
     };
     progress.done(
-      `choreo reads: ${reads.map((r) => `${r.name} ${Math.round(r.perSecond)}/s`).join(', ')}; catch-up ${Math.round(catchUp.eventsPerSecond)} ev/s`,
+      `reads: ${reads.map((r) => `${r.name} ${Math.round(r.perSecond)}/s`).join(', ')}` +
+        (emmett ? ` (Emmett ${peerReads.map((r) => `${Math.round(r.perSecond)}/s`).join(', ')})` : '') +
+        `; catch-up ${Math.round(catchUp.eventsPerSecond)} ev/s`,
     );
-    return { appends, appendsInTransaction, reads, catchUp };
+    return {
+      store: { appends, appendsInTransaction, reads, catchUp },
+      peer: emmett ? { appends: peerAppends, reads: peerReads } : null,
+    };
   } finally {
     await pool.end();
+    if (emmett) {
+      await emmett.close();
+      // Emmett's driver layer parses int8 as BigInt process-wide; give choreo's parsing back.
+      pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
+    }
   }
 }
 
 export interface PeerResult {
   appends: Throughput[];
   reads: Throughput[];
-}
-
-/** The same workloads on Emmett's PostgreSQL event store, in its own database on the same server. */
-export async function runEmmettStore(
-  adminUrl: string,
-  seconds: number,
-  progress: Progress,
-): Promise<PeerResult> {
-  const url = await recreateDatabase(adminUrl, 'choreo_bench_emmett');
-  const store = getPostgreSQLEventStore(url);
-  try {
-    const append: Append = async (stream, version, count) => {
-      await store.appendToStream(
-        stream,
-        Array.from({ length: count }, () => ({ type: 'CommandeCreee', data: DATA })),
-        { expectedStreamVersion: BigInt(version) },
-      );
-    };
-    await append(`warm-up-${randomUUID()}`, 0, 1); // creates the schema
-    const appends = await measureAppends('emmett appends', append, seconds, progress);
-    const streams = await fillStreams(append, 500);
-    const reads = await measureReads(
-      'emmett',
-      streams,
-      async (stream) => (await store.readStream(stream)).events.length,
-      seconds,
-      progress,
-    );
-    progress.done(`emmett reads: ${reads.map((r) => `${r.name} ${Math.round(r.perSecond)}/s`).join(', ')}`);
-    return { appends, reads };
-  } finally {
-    await store.close();
-    // Emmett's driver layer parses int8 as BigInt process-wide; give choreo's parsing back.
-    pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
-  }
 }
