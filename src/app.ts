@@ -102,7 +102,7 @@ export class Choreo {
       },
       logger,
     );
-    const notifier = new EventStoreNotifier(config.databaseUrl, logger);
+    const notifier = new EventStoreNotifier(config.databaseUrl, logger, pool);
     return new Choreo(config, pool, redis, metrics, logger, keys, http, notifier, options);
   }
 
@@ -113,8 +113,8 @@ export class Choreo {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    // Only the readers of the event store need to hear about new events.
-    if (this.hosts('relay') || this.hosts('projections')) await this.notifier.start();
+    // Every process: it wakes this process's readers, and tells the other processes' readers, of appends.
+    await this.notifier.start();
     if (this.hosts('relay')) this.readers.push(this.createRelay());
     if (this.hosts('projections')) this.readers.push(this.createCommandesProjection());
     for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {

@@ -55,15 +55,41 @@ export function machineEventOfType(eventType: Exclude<SagaEventType, 'CommandeCr
   }
 }
 
+let initialSnapshot: CommandeSnapshot | null = null;
+
 export function initialCommandeSnapshot(): CommandeSnapshot {
-  const [snapshot] = initialTransition(commandeMachine);
-  return snapshot;
+  initialSnapshot ??= initialTransition(commandeMachine)[0];
+  return initialSnapshot;
 }
 
 export interface FoldResult {
   snapshot: CommandeSnapshot;
   /** Whether the machine accepted the event; an unaccepted event leaves the snapshot as it was. */
   accepted: boolean;
+}
+
+/**
+ * A commande's snapshot is all in its state and its context ({ raison }): no child actor, no history, no
+ * timer. So a step depends only on (state, raison, event), and the few distinct steps are computed by
+ * XState once and then reused; snapshots are never mutated, sharing them is safe. Bounded, in case
+ * reasons were ever free text.
+ */
+const MAX_MEMOIZED_STEPS = 1_000;
+const memoizedSteps = new Map<string, CommandeSnapshot | null>();
+
+function step(snapshot: CommandeSnapshot, event: CommandeMachineEvent): CommandeSnapshot | null {
+  const key = JSON.stringify([
+    snapshot.value,
+    snapshot.context.raison,
+    event.type,
+    'raison' in event ? event.raison : null,
+  ]);
+  const known = memoizedSteps.get(key);
+  if (known !== undefined) return known;
+  const next = snapshot.can(event) ? transition(commandeMachine, snapshot, event)[0] : null;
+  if (memoizedSteps.size >= MAX_MEMOIZED_STEPS) memoizedSteps.clear();
+  memoizedSteps.set(key, next);
+  return next;
 }
 
 /** One pure step: nothing runs, no timer starts, nothing is published. */
@@ -74,11 +100,9 @@ export function applyEvent(snapshot: CommandeSnapshot | null, event: SagaEventPa
       ? { snapshot: initialCommandeSnapshot(), accepted: true }
       : { snapshot, accepted: false };
   }
-  if (snapshot === null || !snapshot.can(machineEvent)) {
-    return { snapshot: snapshot ?? initialCommandeSnapshot(), accepted: false };
-  }
-  const [next] = transition(commandeMachine, snapshot, machineEvent);
-  return { snapshot: next, accepted: true };
+  if (snapshot === null) return { snapshot: initialCommandeSnapshot(), accepted: false };
+  const next = step(snapshot, machineEvent);
+  return next === null ? { snapshot, accepted: false } : { snapshot: next, accepted: true };
 }
 
 export interface ReplayResult {

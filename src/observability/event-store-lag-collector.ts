@@ -21,21 +21,21 @@ const rowSchema = z.object({ head: z.number().int(), name: z.string(), behind: z
 
 /**
  * How many events each reader of the event store (the relay, the projections) has still to handle: the
- * rows after its checkpoint in commit order, (transaction_id, position), the order it reads them in.
+ * rows after its checkpoint's position, the order it reads them in.
  * A relay that never ran has no checkpoint yet and counts as behind by every event.
  */
 export async function readEventStoreLag(pool: Pool): Promise<EventStoreLag> {
   const result = await pool.query(
     `WITH readers AS (
-       SELECT name, transaction_id, position FROM checkpoints
+       SELECT name, position FROM checkpoints
        UNION ALL
-       SELECT $1, '0'::xid8, 0 WHERE NOT EXISTS (SELECT 1 FROM checkpoints WHERE name = $1)
+       SELECT $1, 0 WHERE NOT EXISTS (SELECT 1 FROM checkpoints WHERE name = $1)
      )
      SELECT (SELECT coalesce(max(position), 0) FROM events)::bigint AS head,
             r.name,
             (SELECT count(*) FROM (
                SELECT 1 FROM events AS e
-                WHERE (e.transaction_id, e.position) > (r.transaction_id, r.position)
+                WHERE e.position > r.position
                 LIMIT $2) AS unread)::int AS behind
        FROM readers AS r`,
     [OUTBOX_RELAY_CHECKPOINT, MAX_COUNTED_LAG],

@@ -35,6 +35,42 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<void> {
   }
 }
 
+const appendedIn = new WeakSet<pg.PoolClient>();
+const committedListeners = new WeakMap<pg.Pool, Set<() => void>>();
+
+/** Records that the transaction open on `tx` appended events; its pool's listeners hear of it after COMMIT. */
+export function markEventsAppended(tx: pg.PoolClient): void {
+  appendedIn.add(tx);
+}
+
+/**
+ * After an append: on a transaction's client, remembers it for after COMMIT; on the pool itself (the
+ * statement was its own transaction, already committed), tells the listeners now.
+ */
+export function eventsAppended(db: pg.Pool | pg.PoolClient): void {
+  if (db instanceof pg.Pool) tellCommitted(db);
+  else markEventsAppended(db);
+}
+
+/** A listener's failure must not make a committed transaction look failed to its caller. */
+function tellCommitted(pool: pg.Pool): void {
+  for (const listener of committedListeners.get(pool) ?? []) {
+    try {
+      listener();
+    } catch {
+      // the readers also poll
+    }
+  }
+}
+
+/** Calls `listener` each time a transaction of `withTransaction(pool, ...)` that appended events commits. */
+export function onEventsCommitted(pool: pg.Pool, listener: () => void): () => void {
+  const listeners = committedListeners.get(pool) ?? new Set();
+  committedListeners.set(pool, listeners);
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 /**
  * Checks a client out of the pool with a listener for connection errors: pg emits 'error' on a checked-out
  * client whose server goes away between queries, and with no listener that would crash the process.
@@ -65,8 +101,10 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
+    if (appendedIn.delete(client)) tellCommitted(pool);
     return result;
   } catch (error) {
+    appendedIn.delete(client);
     await client.query('ROLLBACK').catch(() => {
       broken = true;
     });

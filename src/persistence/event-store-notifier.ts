@@ -1,22 +1,33 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { onEventsCommitted, type Pool } from './database.js';
 
 type Listener = () => void;
+
+/** Other processes hear of this one's appends at most this long after the commit. */
+const REMOTE_NOTIFY_DELAY_MS = 5;
 
 /**
  * One LISTEN connection per process, fanned out to the readers of the event store. LISTEN needs a
  * dedicated client; after a lost connection it reconnects and listens again, and readers keep a slow
  * poll meanwhile.
+ *
+ * Appends are not announced by a trigger (NOTIFY inside the appending transaction serializes commits):
+ * given the process's pool, the notifier wakes local readers as soon as an appending transaction
+ * commits, and sends one NOTIFY for all the appends of the last few milliseconds to other processes.
  */
 export class EventStoreNotifier {
   private client: pg.Client | null = null;
   private readonly listeners = new Set<Listener>();
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private remoteNotify: NodeJS.Timeout | null = null;
+  private stopWatchingCommits: (() => void) | null = null;
 
   constructor(
     private readonly databaseUrl: string,
     private readonly logger: Logger,
+    private readonly pool: Pool | null = null,
   ) {}
 
   subscribe(listener: Listener): void {
@@ -28,6 +39,9 @@ export class EventStoreNotifier {
   }
 
   async start(): Promise<void> {
+    if (this.pool && !this.stopWatchingCommits) {
+      this.stopWatchingCommits = onEventsCommitted(this.pool, this.onLocalCommit);
+    }
     await this.connect().catch((error: unknown) => {
       this.logger.warn({ err: error }, 'LISTEN connection failed, readers fall back to polling');
       this.scheduleReconnect();
@@ -36,11 +50,25 @@ export class EventStoreNotifier {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopWatchingCommits?.();
+    this.stopWatchingCommits = null;
+    if (this.remoteNotify) clearTimeout(this.remoteNotify);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const client = this.client;
     this.client = null;
     await client?.end().catch(() => {});
   }
+
+  private readonly onLocalCommit = (): void => {
+    for (const listener of this.listeners) listener();
+    if (this.remoteNotify || this.closed) return;
+    this.remoteNotify = setTimeout(() => {
+      this.remoteNotify = null;
+      this.pool?.query('NOTIFY choreo_events').catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'NOTIFY failed; other processes fall back to polling');
+      });
+    }, REMOTE_NOTIFY_DELAY_MS);
+  };
 
   private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.databaseUrl });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent, NewFactEvent, StoredEvent } from '../domain/events.js';
-import { type Pool, type PoolClient, pgErrorCode } from './database.js';
+import { eventsAppended, type Pool, type PoolClient, pgErrorCode } from './database.js';
 
 type Queryable = Pool | PoolClient;
 
@@ -19,6 +19,12 @@ const eventRowSchema = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
+const appendedRowSchema = z.object({
+  position: z.number().int(),
+  version: z.number().int(),
+  occurred_at: z.date(),
+});
+
 function toStoredEvent(row: unknown): StoredEvent {
   const { occurred_at, ...rest } = eventRowSchema.parse(row);
   return { ...rest, timestamp: occurred_at.toISOString() };
@@ -31,42 +37,70 @@ const EVENT_COLUMNS =
  * Appends events to one aggregate's stream, provided it is still at `expectedVersion`.
  * Versions stay gapless: the insert happens only when the stream's last version is the expected one,
  * and the unique (aggregate_id, version) index turns a concurrent writer into a VersionConflictError.
+ * Given a transaction's client, the append is part of that transaction; given the pool, it is one
+ * statement that is its own transaction (one round trip, no BEGIN/COMMIT).
  */
 export async function appendToStream(
-  tx: PoolClient,
+  tx: Queryable,
   aggregateId: string,
   expectedVersion: number,
   events: readonly (NewEvent | NewFactEvent)[],
   correlationId: string = aggregateId,
 ): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
+  const eventIds = events.map(() => randomUUID());
+  const payloads = events.map((event) => JSON.stringify(event.data));
   const params = [
-    events.map(() => randomUUID()),
+    eventIds,
     events.map((event) => event.event_type),
     events.map((_, index) => expectedVersion + index + 1),
     events.map((event) => event.source),
     events.map((event) => event.causation_id),
-    events.map((event) => JSON.stringify(event.data)),
+    payloads,
     aggregateId,
     correlationId,
     expectedVersion,
   ];
   try {
     const result = await tx.query(
-      `WITH current_version AS (
+      // The transaction id is taken before the positions (readAllGapSafe relies on it: a position that
+      // is not visible yet belongs to a transaction older than any snapshot that sees a later position).
+      `WITH tx AS MATERIALIZED (
+         SELECT pg_current_xact_id() AS id
+       ), current_version AS (
          SELECT coalesce(max(version), 0) AS version FROM events WHERE aggregate_id = $7
        )
-       INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data)
-       SELECT e.event_id, e.event_type, $7, e.version, e.source, $8, e.causation_id, e.data
-       FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::jsonb[])
-              AS e(event_id, event_type, version, source, causation_id, data),
-            current_version
+       INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
+       SELECT e.event_id, e.event_type, $7, e.version, e.source, $8, e.causation_id, e.data, tx.id
+       FROM tx, current_version,
+            unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::jsonb[])
+              AS e(event_id, event_type, version, source, causation_id, data)
        WHERE current_version.version = $9
-       RETURNING ${EVENT_COLUMNS}`,
+       RETURNING position, version, occurred_at`,
       params,
     );
     if (result.rowCount !== events.length) throw new VersionConflictError(aggregateId, expectedVersion);
-    return result.rows.map(toStoredEvent).sort((a, b) => a.version - b.version);
+    eventsAppended(tx);
+    // Only what the database decided comes back; the rest is what was just written.
+    return result.rows
+      .map((row) => appendedRowSchema.parse(row))
+      .sort((a, b) => a.version - b.version)
+      .map(({ position, version, occurred_at }) => {
+        const index = version - expectedVersion - 1;
+        const event = events[index] as NewEvent | NewFactEvent;
+        return {
+          position,
+          event_id: eventIds[index] as string,
+          event_type: event.event_type,
+          aggregate_id: aggregateId,
+          version,
+          timestamp: occurred_at.toISOString(),
+          source: event.source,
+          correlation_id: correlationId,
+          causation_id: event.causation_id,
+          data: JSON.parse(payloads[index] as string) as Record<string, unknown>,
+        };
+      });
   } catch (error) {
     if (pgErrorCode(error) === '23505') throw new VersionConflictError(aggregateId, expectedVersion);
     throw error;
@@ -101,39 +135,70 @@ export async function readAll(
   return result.rows.map(toStoredEvent);
 }
 
-/** Where a checkpointed reader is: the last row it handled, in commit order. */
-export interface CommitOrderPosition {
-  transactionId: string;
-  position: number;
+/**
+ * A hole in the positions: a row of a transaction still in flight, or a position its transaction
+ * rolled back. `xmax` is the snapshot's xmax when the hole was first seen: every transaction that could
+ * still fill positions [from, upTo) had started by then.
+ */
+export interface PositionGap {
+  from: number;
+  upTo: number;
+  xmax: bigint;
 }
 
-export const START_OF_STORE: CommitOrderPosition = { transactionId: '0', position: 0 };
+export interface GapSafeBatch {
+  events: StoredEvent[];
+  /** Set when the read stopped at a hole that may still fill; pass it to the next read. */
+  gap: PositionGap | null;
+}
 
-const commitOrderRowSchema = eventRowSchema.extend({ transaction_id: z.string() });
+const snapshotRowSchema = z.object({ snapshot_xmin: z.string(), snapshot_xmax: z.string() });
 
 /**
- * Events after `after` in (transaction_id, position) order, stopping short of every row whose
- * transaction began after the oldest one still in flight. Such rows may still be joined by rows that
- * commit later with a lower position, so a reader that moved past them would skip those for good.
+ * Events after `after` with no hole in their positions. Positions are taken at insert but become visible
+ * at commit, so a later position can be visible before an earlier one: reading past the hole would skip
+ * that event for good. A hole is passed only once every transaction that was running when it was first
+ * seen has ended (the snapshot's xmin reached the xmax recorded then): what is still missing then was
+ * rolled back and never comes.
  */
 export async function readAllGapSafe(
   db: Queryable,
-  after: CommitOrderPosition,
+  after: number,
   limit: number,
-): Promise<{ events: StoredEvent[]; last: CommitOrderPosition | null }> {
+  knownGap: PositionGap | null = null,
+): Promise<GapSafeBatch> {
   const result = await db.query(
-    `SELECT ${EVENT_COLUMNS}, transaction_id::text AS transaction_id FROM events
-     WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
-       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY transaction_id, position LIMIT $3`,
-    [after.transactionId, after.position, limit],
+    `SELECT pg_snapshot_xmin(snap.s)::text AS snapshot_xmin, pg_snapshot_xmax(snap.s)::text AS snapshot_xmax, e.*
+     FROM (SELECT pg_current_snapshot() AS s) AS snap
+     LEFT JOIN LATERAL (
+       SELECT ${EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
+     ) AS e ON true`,
+    [after, limit],
   );
-  const rows = result.rows.map((row) => commitOrderRowSchema.parse(row));
-  const lastRow = rows.at(-1);
-  return {
-    events: rows.map(({ transaction_id: _, ...row }) => toStoredEvent(row)),
-    last: lastRow ? { transactionId: lastRow.transaction_id, position: lastRow.position } : null,
-  };
+  const first = snapshotRowSchema.parse(result.rows[0]);
+  const xmin = BigInt(first.snapshot_xmin);
+  const xmax = BigInt(first.snapshot_xmax);
+  const events: StoredEvent[] = [];
+  let expected = after + 1;
+  for (const row of result.rows) {
+    if (row.position === null) break;
+    const { snapshot_xmin: _, snapshot_xmax: __, ...columns } = row;
+    const event = toStoredEvent(columns);
+    if (event.position !== expected) {
+      const settled =
+        knownGap !== null &&
+        expected >= knownGap.from &&
+        event.position <= knownGap.upTo &&
+        xmin >= knownGap.xmax;
+      if (!settled) {
+        const sameHole = knownGap !== null && expected >= knownGap.from && event.position <= knownGap.upTo;
+        return { events, gap: sameHole ? knownGap : { from: expected, upTo: event.position, xmax } };
+      }
+    }
+    events.push(event);
+    expected = event.position + 1;
+  }
+  return { events, gap: null };
 }
 
 export async function streamVersion(db: Queryable, aggregateId: string): Promise<number> {

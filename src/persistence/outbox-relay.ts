@@ -6,7 +6,6 @@ import { isSagaEventType, type StoredEvent } from '../domain/events.js';
 import { crashPoint } from '../fault-injection.js';
 import { CheckpointedReader } from './checkpointed-reader.js';
 import type { Pool } from './database.js';
-import { START_OF_STORE } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
 
 /** Names the relay's checkpoint: how far, in commit order, it has published the event store. */
@@ -22,8 +21,6 @@ export interface OutboxRelayOptions {
   maxStreamLength?: number;
   /** Called with each batch published, e.g. to count events by type. */
   onPublished?: (events: StoredEvent[]) => void;
-  /** Called when Redis was found to have lost the streams. */
-  onRepublish?: () => void;
 }
 
 /**
@@ -42,16 +39,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
     notifier: options.notifier,
     logger: options.logger,
     batchSize: 500,
-    rewind: async (checkpoint) => {
-      if (checkpoint.position === START_OF_STORE.position) return null;
-      if ((await redis.exists(keys.relayMarker)) === 1) return null;
-      options.logger.warn(
-        { checkpoint: checkpoint.position },
-        'Redis lost the streams: publishing the event store again from the start',
-      );
-      options.onRepublish?.();
-      return START_OF_STORE;
-    },
+    // The marker is set with every batch published; Redis without it lost the streams (and the marker).
+    rewind: async () => (await redis.exists(keys.relayMarker)) === 0,
     handle: async (_tx, events) => {
       const pipeline = redis.pipeline();
       for (const event of events) {

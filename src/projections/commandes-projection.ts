@@ -2,13 +2,19 @@ import { z } from 'zod';
 import { isSagaEventType, parseSagaEnvelope, type SagaEnvelope, type StoredEvent } from '../domain/events.js';
 import { toCents } from '../domain/money.js';
 import { commandeMachine } from '../machines/commande.machine.js';
-import { applyEvent, type CommandeStatut, replayCommande, statutOf } from '../machines/commande-replay.js';
+import {
+  applyEvent,
+  type CommandeSnapshot,
+  type CommandeStatut,
+  initialCommandeSnapshot,
+  statutOf,
+} from '../machines/commande-replay.js';
 import type { PoolClient } from '../persistence/database.js';
-import { readStream } from '../persistence/event-store.js';
 
 export const COMMANDES_PROJECTION = 'projection:commandes';
 
 const viewRowSchema = z.object({
+  commande_id: z.string(),
   statut: z.string(),
   raison: z.string().nullable(),
   version: z.number().int(),
@@ -18,90 +24,97 @@ const viewRowSchema = z.object({
  * The read model behind GET /api/commandes and /events/projections: one row per commande, its state as
  * the order machine computes it, and its history. Applying an event twice changes nothing (the row
  * remembers the last version applied), so a rebuild from position 0 gives the same rows.
+ *
+ * A batch costs at most three statements whatever its size: the new commandes inserted together, the
+ * rows the other events touch read together, then updated together with every event of the batch folded
+ * in, in version order.
  */
 export async function projectCommandes(tx: PoolClient, events: readonly StoredEvent[]): Promise<void> {
+  const created: Extract<SagaEnvelope, { event_type: 'CommandeCreee' }>[] = [];
+  const later: SagaEnvelope[] = [];
   for (const stored of events) {
     if (!isSagaEventType(stored.event_type)) continue;
     const event = parseSagaEnvelope(stored);
-    if (event.event_type === 'CommandeCreee') {
-      await insertCommande(tx, event);
-    } else {
-      await applyToCommande(tx, event);
-    }
+    if (event.event_type === 'CommandeCreee') created.push(event);
+    else later.push(event);
   }
+  if (created.length > 0) await insertCommandes(tx, created);
+  if (later.length > 0) await applyToCommandes(tx, later);
 }
 
-async function insertCommande(tx: PoolClient, event: Extract<SagaEnvelope, { event_type: 'CommandeCreee' }>) {
-  const { snapshot } = applyEvent(null, event);
+async function insertCommandes(
+  tx: PoolClient,
+  events: readonly Extract<SagaEnvelope, { event_type: 'CommandeCreee' }>[],
+): Promise<void> {
+  const statut = statutOf(initialCommandeSnapshot());
   await tx.query(
     `INSERT INTO commandes_vue
        (commande_id, client_id, magasin_id, produits, total_cents, statut, raison, historique, version, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, $9)
+     SELECT c.commande_id, c.client_id, c.magasin_id, c.produits, c.total_cents, $6, NULL,
+            jsonb_build_array(jsonb_build_object('event_type', 'CommandeCreee', 'timestamp', c.at)),
+            c.version, c.at::timestamptz, c.at::timestamptz
+     FROM unnest($1::text[], $2::int[], $3::int[], $4::jsonb[], $5::bigint[], $7::int[], $8::text[])
+            AS c(commande_id, client_id, magasin_id, produits, total_cents, version, at)
      ON CONFLICT (commande_id) DO NOTHING`,
     [
-      event.aggregate_id,
-      event.data.client_id,
-      event.data.magasin_id,
-      JSON.stringify(event.data.produits),
-      toCents(event.data.total),
-      statutOf(snapshot),
-      JSON.stringify([{ event_type: event.event_type, timestamp: event.timestamp }]),
-      event.version,
-      event.timestamp,
+      events.map((event) => event.aggregate_id),
+      events.map((event) => event.data.client_id),
+      events.map((event) => event.data.magasin_id),
+      events.map((event) => JSON.stringify(event.data.produits)),
+      events.map((event) => toCents(event.data.total)),
+      statut,
+      events.map((event) => event.version),
+      events.map((event) => event.timestamp),
     ],
   );
 }
 
-async function applyToCommande(tx: PoolClient, event: SagaEnvelope): Promise<void> {
-  const found = await tx.query('SELECT statut, raison, version FROM commandes_vue WHERE commande_id = $1', [
-    event.aggregate_id,
-  ]);
-  if (!found.rows[0]) return;
-  const row = viewRowSchema.parse(found.rows[0]);
-  if (event.version <= row.version) return;
-  if (event.version > row.version + 1) {
-    // Commit order can differ from version order when two writers race on one commande: fill the gap
-    // from the stream itself rather than apply an event ahead of its predecessor.
-    await rebuildFromStream(tx, event.aggregate_id);
-    return;
+interface ViewChange {
+  snapshot: CommandeSnapshot;
+  version: number;
+  updatedAt: string;
+  history: { event_type: string; timestamp: string }[];
+}
+
+async function applyToCommandes(tx: PoolClient, events: readonly SagaEnvelope[]): Promise<void> {
+  const ids = [...new Set(events.map((event) => event.aggregate_id))].sort();
+  const found = await tx.query(
+    'SELECT commande_id, statut, raison, version FROM commandes_vue WHERE commande_id = ANY($1::text[])',
+    [ids],
+  );
+  const changes = new Map<string, ViewChange>();
+  for (const row of found.rows) {
+    const view = viewRowSchema.parse(row);
+    const snapshot = commandeMachine.resolveState({
+      value: view.statut as CommandeStatut,
+      context: { raison: view.raison },
+    });
+    changes.set(view.commande_id, { snapshot, version: view.version, updatedAt: '', history: [] });
   }
-  const current = commandeMachine.resolveState({
-    value: row.statut as CommandeStatut,
-    context: { raison: row.raison },
-  });
-  const { snapshot } = applyEvent(current, event);
+  for (const event of [...events].sort((a, b) => a.version - b.version)) {
+    const change = changes.get(event.aggregate_id);
+    if (!change || event.version <= change.version) continue;
+    change.snapshot = applyEvent(change.snapshot, event).snapshot;
+    change.version = event.version;
+    change.updatedAt = event.timestamp;
+    change.history.push({ event_type: event.event_type, timestamp: event.timestamp });
+  }
+  const touched = [...changes.entries()].filter(([, change]) => change.history.length > 0);
+  if (touched.length === 0) return;
   await tx.query(
-    `UPDATE commandes_vue
-     SET statut = $2, raison = $3, version = $4, updated_at = $5,
-         historique = historique || jsonb_build_array(jsonb_build_object('event_type', $6::text, 'timestamp', $7::text))
-     WHERE commande_id = $1`,
+    `UPDATE commandes_vue AS v
+     SET statut = u.statut, raison = u.raison, version = u.version, updated_at = u.updated_at::timestamptz,
+         historique = v.historique || u.history
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[])
+            AS u(commande_id, statut, raison, version, updated_at, history)
+     WHERE v.commande_id = u.commande_id`,
     [
-      event.aggregate_id,
-      statutOf(snapshot),
-      snapshot.context.raison,
-      event.version,
-      event.timestamp,
-      event.event_type,
-      event.timestamp,
-    ],
-  );
-}
-
-async function rebuildFromStream(tx: PoolClient, commandeId: string): Promise<void> {
-  const events = (await readStream(tx, commandeId)).map(parseSagaEnvelope);
-  const { snapshot } = replayCommande(events);
-  const last = events.at(-1);
-  if (!snapshot || !last) return;
-  await tx.query(
-    `UPDATE commandes_vue SET statut = $2, raison = $3, version = $4, updated_at = $5, historique = $6
-     WHERE commande_id = $1`,
-    [
-      commandeId,
-      statutOf(snapshot),
-      snapshot.context.raison,
-      last.version,
-      last.timestamp,
-      JSON.stringify(events.map(({ event_type, timestamp }) => ({ event_type, timestamp }))),
+      touched.map(([id]) => id),
+      touched.map(([, change]) => statutOf(change.snapshot)),
+      touched.map(([, change]) => change.snapshot.context.raison),
+      touched.map(([, change]) => change.version),
+      touched.map(([, change]) => change.updatedAt),
+      touched.map(([, change]) => JSON.stringify(change.history)),
     ],
   );
 }
@@ -109,7 +122,5 @@ async function rebuildFromStream(tx: PoolClient, commandeId: string): Promise<vo
 /** Empties the read model and its checkpoint; the projection then rebuilds it from position 0. */
 export async function resetCommandesProjection(tx: PoolClient): Promise<void> {
   await tx.query('DELETE FROM commandes_vue');
-  await tx.query("UPDATE checkpoints SET transaction_id = '0', position = 0 WHERE name = $1", [
-    COMMANDES_PROJECTION,
-  ]);
+  await tx.query('UPDATE checkpoints SET position = 0 WHERE name = $1', [COMMANDES_PROJECTION]);
 }

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { VersionConflictError } from '../../domain/errors.js';
 import { parseSagaEnvelope, type SagaEnvelope, type StreamName } from '../../domain/events.js';
 import { commandeMachine } from '../../machines/commande.machine.js';
 import { applyEvent, type CommandeStatut, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
-import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
+import type { Pool } from '../../persistence/database.js';
 import { readStream } from '../../persistence/event-store.js';
 
 export const SAGA_CONSUMER = 'commande-saga';
@@ -35,20 +36,6 @@ export interface SagaStep {
   refused: string[];
 }
 
-/**
- * The saga actor of one commande: it follows the commande's events through the order machine and
- * persists each transition. A stream entry is only a wake-up call: the actor reads every event after
- * the version it has reached from the event store, so entries arriving out of order (they come from
- * four streams) or twice cannot skip or repeat a step.
- */
-export async function advanceSaga(
-  pool: Pool,
-  notification: SagaEnvelope,
-  deadlineMs: number,
-): Promise<SagaStep> {
-  return withTransaction(pool, (tx) => advanceSagaIn(tx, notification.aggregate_id, deadlineMs));
-}
-
 /** States in which a commande waits on a service; past its deadline there, it expires. */
 export const EXPIRABLE_STATUTS: readonly CommandeStatut[] = [
   'en_attente_stock',
@@ -56,16 +43,33 @@ export const EXPIRABLE_STATUTS: readonly CommandeStatut[] = [
   'paiement_accepte',
 ];
 
-async function advanceSagaIn(tx: PoolClient, commandeId: string, deadlineMs: number): Promise<SagaStep> {
-  const locked = await tx.query(
-    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1 FOR UPDATE',
+/**
+ * The saga actor of one commande: it follows the commande's events through the order machine and
+ * persists each transition. The entry delivered is applied as it is when it is the very next version
+ * (the usual case); otherwise (entries from four streams arriving out of order, a redelivery) the actor
+ * reads what follows the version it has reached from the event store, so no step is skipped or repeated.
+ *
+ * No transaction: the row is read, then written with a compare-and-set on the version it was read at;
+ * a concurrent writer makes this one fail with a VersionConflictError, which the consumer retries.
+ */
+export async function advanceSaga(
+  pool: Pool,
+  notification: SagaEnvelope,
+  deadlineMs: number,
+): Promise<SagaStep> {
+  const commandeId = notification.aggregate_id;
+  const found = await pool.query(
+    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1',
     [commandeId],
   );
-  const row = locked.rows[0] ? sagaRowSchema.parse(locked.rows[0]) : null;
-  const events = (await readStream(tx, commandeId))
-    .map(parseSagaEnvelope)
-    .filter((e) => e.version > (row?.version ?? 0));
+  const row = found.rows[0] ? sagaRowSchema.parse(found.rows[0]) : null;
+  const reached = row?.version ?? 0;
   const step: SagaStep = { transitions: [], refused: [] };
+  if (notification.version <= reached) return step;
+  const events =
+    notification.version === reached + 1
+      ? [notification]
+      : (await readStream(pool, commandeId)).map(parseSagaEnvelope).filter((e) => e.version > reached);
   if (events.length === 0) return step;
 
   let snapshot = row
@@ -97,11 +101,12 @@ async function advanceSagaIn(tx: PoolClient, commandeId: string, deadlineMs: num
   const updatedAt = new Date(last.timestamp);
   // The deadline counts from the last progress, so a slow but moving saga is not cut short.
   const deadlineAt = EXPIRABLE_STATUTS.includes(statut) ? new Date(updatedAt.getTime() + deadlineMs) : null;
-  await tx.query(
+  const written = await pool.query(
     `INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at, deadline_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $9)
      ON CONFLICT (commande_id) DO UPDATE
-     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7, deadline_at = $8`,
+     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7, deadline_at = $9
+     WHERE sagas.version = $8`,
     [
       commandeId,
       statut,
@@ -110,8 +115,10 @@ async function advanceSagaIn(tx: PoolClient, commandeId: string, deadlineMs: num
       isFinalStatut(statut),
       startedAt,
       updatedAt,
+      reached,
       deadlineAt,
     ],
   );
+  if (written.rowCount !== 1) throw new VersionConflictError(commandeId, reached);
   return step;
 }

@@ -1,6 +1,7 @@
 import { eventStoreMigration } from './001-event-store.js';
 import { servicesMigration } from './002-services.js';
 import { sagaDeadlinesMigration } from './003-saga-deadlines.js';
+import { eventStoreWritePathMigration } from './004-event-store-write-path.js';
 
 export interface Migration {
   version: number;
@@ -9,4 +10,9 @@ export interface Migration {
 }
 
 /** In order. A migration, once released, is never edited: add a new one. */
-export const MIGRATIONS: Migration[] = [eventStoreMigration, servicesMigration, sagaDeadlinesMigration];
+export const MIGRATIONS: Migration[] = [
+  eventStoreMigration,
+  servicesMigration,
+  sagaDeadlinesMigration,
+  eventStoreWritePathMigration,
+];

@@ -1,0 +1,116 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { type ProcessSample, sampleProcess } from './proc-stats.js';
+
+export interface ChoreoProcessOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  streamPrefix: string;
+  profileDir?: string | undefined;
+  env?: Record<string, string>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolvePort(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+/** choreo as a user runs it: `node --import tsx src/main.ts` with its environment variables, ACTORS=all. */
+export class ChoreoProcess {
+  private exited: Promise<number | null>;
+  private stderrTail: string[] = [];
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly baseUrl: string,
+  ) {
+    this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      this.stderrTail.push(chunk);
+      if (this.stderrTail.length > 50) this.stderrTail.shift();
+    });
+    child.stdout?.resume();
+  }
+
+  static async start(options: ChoreoProcessOptions): Promise<ChoreoProcess> {
+    const port = await freePort();
+    const nodeArgs = ['--import', 'tsx'];
+    if (options.profileDir) {
+      mkdirSync(options.profileDir, { recursive: true });
+      nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(options.profileDir));
+    }
+    const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], {
+      cwd: resolve(import.meta.dirname, '../..'),
+      env: {
+        ...process.env,
+        DATABASE_URL: options.databaseUrl,
+        REDIS_URL: options.redisUrl,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        ACTORS: 'all',
+        STREAM_PREFIX: options.streamPrefix,
+        LOG_LEVEL: 'warn',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const choreo = new ChoreoProcess(child, `http://127.0.0.1:${port}`);
+    await choreo.waitReady(30_000);
+    return choreo;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  sample(): ProcessSample | null {
+    return sampleProcess(this.pid);
+  }
+
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exitCode: number | null | undefined;
+    void this.exited.then((code) => {
+      exitCode = code;
+    });
+    while (Date.now() < deadline) {
+      if (exitCode !== undefined) {
+        throw new Error(`choreo exited with ${exitCode} before it was ready:\n${this.stderrTail.join('')}`);
+      }
+      try {
+        const response = await fetch(`${this.baseUrl}/ready`);
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+    }
+    throw new Error(`choreo was not ready after ${timeoutMs} ms:\n${this.stderrTail.join('')}`);
+  }
+
+  /** SIGTERM, as a user stopping it would; choreo drains, and writes its CPU profile when profiling. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    this.child.kill('SIGTERM');
+    const timeout = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    const code = await this.exited;
+    clearTimeout(timeout);
+    return code;
+  }
+
+  get logTail(): string {
+    return this.stderrTail.join('');
+  }
+}

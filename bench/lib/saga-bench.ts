@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { ChoreoProcess } from './choreo-process.js';
+import { recreateDatabase } from './databases.js';
+import { BenchHttp } from './http.js';
+import type { BenchOptions } from './options.js';
+import { Progress } from './progress.js';
+import { runStep, type StepContext, type StepResult } from './saga-step.js';
+import { BenchShop } from './shop-seed.js';
+
+export interface SagaBenchResult {
+  steps: StepResult[];
+  sustainedRate: number;
+  best: StepResult | null;
+  halfRate: StepResult | null;
+  soak: StepResult | null;
+  totalOrders: number;
+  choreoPeakRssMb: number;
+  choreoCpuSeconds: number;
+  streamPrefix: string;
+}
+
+export const SAGA_DATABASE = 'choreo_bench';
+
+/**
+ * Starts choreo as a user would, seeds a shop over HTTP, then searches the highest checkout rate whose
+ * sagas keep up, and measures latency at half that rate.
+ */
+export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResult> {
+  const progress = new Progress();
+  const databaseUrl = await recreateDatabase(options.adminUrl, SAGA_DATABASE);
+  const streamPrefix = `bench:${Date.now().toString(36)}:${randomBytes(3).toString('hex')}:`;
+  const choreo = await ChoreoProcess.start({
+    databaseUrl,
+    redisUrl: options.redisUrl,
+    streamPrefix,
+    profileDir: options.profile ? 'bench/results/profiles' : undefined,
+  });
+  const http = new BenchHttp(choreo.baseUrl, 128);
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  pool.on('error', () => {});
+  const steps: StepResult[] = [];
+  let totalOrders = 0;
+  try {
+    const shop = new BenchShop(http, pool);
+    progress.update('seeding stores, products and stock over HTTP');
+    await shop.seedCatalogue(options.stores, options.products);
+    progress.done(
+      `seeded ${shop.magasins.length} stores, ${shop.available.length} products in stock, ${shop.soldOut.length} sold out`,
+    );
+    const context: StepContext = {
+      http,
+      pool,
+      choreo,
+      progress,
+      drainGraceMs: options.drainGraceMs,
+      maxDrainMs: options.maxDrainMs,
+      p99BoundMs: options.p99BoundMs,
+      database: SAGA_DATABASE,
+      origin: performance.timeOrigin + performance.now(),
+    };
+    const step = async (label: string, rate: number, seconds: number): Promise<StepResult> => {
+      const count = Math.max(1, Math.round(rate * seconds));
+      await shop.ensureClients(count, Math.ceil(count / 10), (done) =>
+        progress.update(`${label}: creating clients over HTTP (${done})`),
+      );
+      const orders = shop.plan(count);
+      await shop.fillCarts(orders);
+      const result = await runStep(context, label, rate, seconds, orders);
+      totalOrders += result.accepted;
+      steps.push(result);
+      return result;
+    };
+
+    let best: StepResult | null = null;
+    if (options.fixedRate !== null) {
+      const result = await step('fixed', options.fixedRate, options.stepSeconds);
+      if (result.sustained) best = result;
+    } else {
+      // Warm-up: JIT, connection pools, consumer groups.
+      await step('warm-up', Math.max(10, Math.round(options.startRate / 4)), options.quick ? 1 : 3);
+      let rate = options.startRate;
+      let failed: StepResult | null = null;
+      let tried = 0;
+      while (tried < options.maxSteps && rate <= options.maxRate) {
+        tried += 1;
+        const result = await step(`search ${tried}`, rate, options.stepSeconds);
+        if (!result.sustained) {
+          failed = result;
+          break;
+        }
+        best = result;
+        rate = Math.round(rate * options.rateFactor);
+      }
+      // One bisection between the last rate sustained and the first that was not.
+      if (failed && best && tried < options.maxSteps) {
+        const middle = Math.round(Math.sqrt(best.rate * failed.rate));
+        if (middle > best.rate && middle < failed.rate) {
+          const result = await step('bisect', middle, options.stepSeconds);
+          if (result.sustained) best = result;
+        }
+      }
+    }
+    const sustainedRate = best?.rate ?? 0;
+    const halfRate = await step(
+      'half rate',
+      Math.max(1, Math.round((sustainedRate || options.startRate) / 2)),
+      options.halfRateSeconds,
+    );
+    let soak: StepResult | null = null;
+    if (options.soakOrders > totalOrders) {
+      const rate = Math.max(1, Math.round((sustainedRate || options.startRate) / 2));
+      soak = await step('soak', rate, Math.ceil((options.soakOrders - totalOrders) / rate));
+    }
+    const sample = choreo.sample();
+    return {
+      steps,
+      sustainedRate,
+      best,
+      halfRate,
+      soak,
+      totalOrders,
+      choreoPeakRssMb: sample?.peakRssMb ?? 0,
+      choreoCpuSeconds: sample?.cpuSeconds ?? 0,
+      streamPrefix,
+    };
+  } finally {
+    http.close();
+    await pool.end();
+    const code = await choreo.stop();
+    if (code !== 0) process.stderr.write(`choreo exited with ${code}\n${choreo.logTail}\n`);
+    await deleteStreams(options.redisUrl, streamPrefix);
+  }
+}
+
+async function deleteStreams(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: false });
+  try {
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = nextCursor;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,104 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { type CeilingResult, runCeiling } from './lib/ceiling.js';
+import { sagaChart } from './lib/chart.js';
+import { dropDatabase, postgresVersion } from './lib/databases.js';
+import { parseOptions, runs } from './lib/options.js';
+import { machineInfo } from './lib/proc-stats.js';
+import { Progress, section } from './lib/progress.js';
+import { runReplayBench } from './lib/replay-bench.js';
+import { type BenchReport, machineLine, markdown, textTable } from './lib/report.js';
+import { runSagaBench, SAGA_DATABASE } from './lib/saga-bench.js';
+import { runStoreBench } from './lib/store-bench.js';
+
+/**
+ * `npm run bench [-- --quick] [--profile] [--only saga,ceiling,store,peer,replay] [--rate N] ...`
+ * Measures choreo on this machine's PostgreSQL and Redis and writes bench/results/<stamp>.{json,md,svg}.
+ */
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const began = Date.now();
+  const progress = new Progress();
+  const redis = new Redis(options.redisUrl, { lazyConnect: false });
+  const redisInfo = await redis.info('server');
+  redis.disconnect();
+  const machine = machineInfo(
+    await postgresVersion(options.adminUrl),
+    /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? 'unknown',
+  );
+  process.stderr.write(`choreo bench (${options.quick ? 'quick' : 'full'}) on ${machineLine(machine)}\n`);
+
+  const report: BenchReport = {
+    startedAt: new Date(began).toISOString(),
+    mode: options.quick ? 'quick' : 'full',
+    machine,
+    saga: null,
+    ceiling: null,
+    store: null,
+    peer: null,
+    replay: null,
+    durationSeconds: 0,
+  };
+  let ceiling: CeilingResult | null = null;
+  if (runs(options, 'ceiling')) {
+    section('the machine’s ceiling: raw pg + ioredis, the operations of one saga');
+    ceiling = await runCeiling(options.adminUrl, options.redisUrl, options.ceilingSeconds, progress);
+    report.ceiling = ceiling;
+    await dropDatabase(options.adminUrl, 'choreo_bench_ceiling');
+  }
+  if (runs(options, 'saga')) {
+    section('sagas: open-loop checkouts against `node --import tsx src/main.ts`, ACTORS=all');
+    report.saga = await runSagaBench(options);
+  }
+  if (runs(options, 'store') || runs(options, 'peer')) {
+    section('event store: appends and reads, choreo and Emmett’s PostgreSQL event store taking turns');
+    const { store, peer } = await runStoreBench(
+      options.adminUrl,
+      options.storeSeconds,
+      options.storeRounds,
+      runs(options, 'peer'),
+      progress,
+    );
+    report.store = store;
+    report.peer = peer;
+    await dropDatabase(options.adminUrl, 'choreo_bench_store');
+    // Emmett's database is left to the next run: its pool may still hold connections that a forced drop
+    // would kill under it.
+  }
+  if (runs(options, 'replay')) {
+    section('replay: rehydration, in-memory fold, projection rebuild');
+    report.replay = await runReplayBench(options.adminUrl, options.replayOrders, progress);
+    await dropDatabase(options.adminUrl, 'choreo_bench_replay');
+  }
+  report.durationSeconds = (Date.now() - began) / 1_000;
+
+  const directory = resolve(import.meta.dirname, 'results');
+  mkdirSync(directory, { recursive: true });
+  const stamp = `${report.startedAt.replace(/[:.]/g, '-')}-${report.mode}`;
+  const files = [`${stamp}.json`, `${stamp}.md`];
+  writeFileSync(resolve(directory, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(resolve(directory, `${stamp}.md`), markdown(report));
+  if (report.saga) {
+    writeFileSync(
+      resolve(directory, `${stamp}.svg`),
+      sagaChart(
+        report.saga.steps,
+        `choreo ${report.mode} bench, ${report.startedAt}, ${machine.cores} × ${machine.cpuModel}`,
+      ),
+    );
+    files.push(`${stamp}.svg`);
+  }
+  console.log(`\n${textTable(report)}\n`);
+  console.log(`machine: ${machineLine(machine)}`);
+  console.log(
+    `written: ${files.map((file) => `bench/results/${file}`).join(', ')} (${Math.round(report.durationSeconds)} s)`,
+  );
+  // The saga database is kept until the next run, for inspection.
+  void SAGA_DATABASE;
+}
+
+main().catch((error: unknown) => {
+  console.error('bench failed:', error);
+  process.exit(1);
+});
