@@ -131,6 +131,7 @@ export function sagaChart(steps: StepResult[], subtitle: string): string {
   const height = PANEL_HEIGHT * 2 + 40;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
+    `<title>${escapeXml(`Sagas per second and latency percentiles over time: ${subtitle}`)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${MARGIN.left}" y="20" font-size="12" fill="#555">${escapeXml(subtitle)}</text>`,
     panel(

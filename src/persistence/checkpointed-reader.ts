@@ -94,18 +94,20 @@ export class CheckpointedReader {
     }
     await this.rewindIfAsked();
     // Outside any transaction: what is the next position past the checkpoint, and is it the very next one?
-    const peek = peekRowSchema.parse(
-      (
-        await pool.query(
-          `SELECT c.position AS checkpoint,
-                  (SELECT min(position) FROM events WHERE position > c.position) AS next_position,
-                  pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin,
-                  pg_snapshot_xmax(pg_current_snapshot())::text AS snapshot_xmax
-           FROM checkpoints AS c WHERE c.name = $1`,
-          [name],
-        )
-      ).rows[0],
+    const peeked = await pool.query(
+      `SELECT c.position AS checkpoint,
+              (SELECT min(position) FROM events WHERE position > c.position) AS next_position,
+              pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin,
+              pg_snapshot_xmax(pg_current_snapshot())::text AS snapshot_xmax
+       FROM checkpoints AS c WHERE c.name = $1`,
+      [name],
     );
+    if (!peeked.rows[0]) {
+      // The checkpoint row was removed: start again from position 0 on the next batch.
+      this.checkpointCreated = false;
+      return { kind: 'idle' };
+    }
+    const peek = peekRowSchema.parse(peeked.rows[0]);
     if (peek.next_position === null) {
       this.gap = null;
       return { kind: 'idle' };
