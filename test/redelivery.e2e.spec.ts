@@ -78,6 +78,7 @@ describe('the inbox', () => {
     const countingActor: ServiceActor = {
       name: 'counting-service',
       streams: ['commande.evenements'],
+      handles: ['CommandeCreee'],
       async handle(tx, event) {
         calls.push(event.event_id);
         await tx.query(

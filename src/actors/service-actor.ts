@@ -1,5 +1,5 @@
 import { TransitionRefusedError } from '../domain/errors.js';
-import type { SagaEnvelope, StreamName } from '../domain/events.js';
+import type { SagaEnvelope, SagaEventType, StreamName } from '../domain/events.js';
 import { crashPoint } from '../fault-injection.js';
 import { type Pool, type PoolClient, withTransaction } from '../persistence/database.js';
 
@@ -8,10 +8,12 @@ export interface ServiceActor {
   /** Also the consumer group's name, and the inbox's consumer key. */
   readonly name: string;
   readonly streams: readonly StreamName[];
+  /** The event types it reacts to; the others on its streams are acknowledged without a transaction. */
+  readonly handles: readonly SagaEventType[];
   handle(tx: PoolClient, event: SagaEnvelope): Promise<void>;
 }
 
-export type HandleOutcome = 'applied' | 'duplicate' | 'refused';
+export type HandleOutcome = 'applied' | 'duplicate' | 'refused' | 'ignored';
 
 /**
  * Applies an event exactly once per actor: the inbox row, the actor's own changes and the events it
@@ -23,6 +25,7 @@ export async function handleOnce(
   actor: ServiceActor,
   event: SagaEnvelope,
 ): Promise<HandleOutcome> {
+  if (!actor.handles.includes(event.event_type)) return 'ignored';
   return withTransaction(pool, async (tx) => {
     const inserted = await tx.query(
       'INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',

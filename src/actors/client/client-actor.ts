@@ -19,6 +19,7 @@ const balanceRowSchema = z.object({ solde_cents: z.number().int() });
 export const clientActor: ServiceActor = {
   name: SOURCE,
   streams: ['stock.evenements', 'commande.evenements'],
+  handles: ['StockReserve', 'CommandeExpiree'],
   async handle(tx, event) {
     if (event.event_type === 'StockReserve') await pay(tx, event);
     if (event.event_type === 'CommandeExpiree') await refundIfPaid(tx, event);

@@ -27,6 +27,7 @@ const reservationRowSchema = z.object({
 export const stockActor: ServiceActor = {
   name: SOURCE,
   streams: ['commande.evenements', 'paiement.evenements', 'vente.evenements'],
+  handles: ['CommandeCreee', 'CommandeExpiree', 'PaiementRefuse', 'PaiementRembourse', 'VenteConfirmee'],
   async handle(tx, event) {
     switch (event.event_type) {
       case 'CommandeCreee':

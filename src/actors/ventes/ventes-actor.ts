@@ -13,6 +13,7 @@ const venteIdSchema = z.object({ id: z.number().int() });
 export const ventesActor: ServiceActor = {
   name: SOURCE,
   streams: ['paiement.evenements'],
+  handles: ['PaiementAccepte'],
   async handle(tx, event) {
     if (event.event_type === 'PaiementAccepte') await recordSale(tx, event);
   },
