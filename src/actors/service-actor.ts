@@ -15,10 +15,12 @@ export interface ServiceActor {
 
 export type HandleOutcome = 'applied' | 'duplicate' | 'refused' | 'ignored';
 
+const RECORD_HANDLED = 'INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING';
+
 /**
  * Applies an event exactly once per actor: the inbox row, the actor's own changes and the events it
- * appends are one transaction. An event the order machine refuses changes nothing but is still marked
- * as handled, so that it is not delivered forever.
+ * appends are one transaction. An event the order machine refuses changes nothing (its transaction is
+ * rolled back whole) but is then marked as handled on its own, so that it is not delivered forever.
  */
 export async function handleOnce(
   pool: Pool,
@@ -26,21 +28,19 @@ export async function handleOnce(
   event: SagaEnvelope,
 ): Promise<HandleOutcome> {
   if (!actor.handles.includes(event.event_type)) return 'ignored';
-  return withTransaction(pool, async (tx) => {
-    const inserted = await tx.query(
-      'INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-      [actor.name, event.event_id],
-    );
-    if (inserted.rowCount === 0) return 'duplicate';
-    await tx.query('SAVEPOINT handler');
-    try {
+  try {
+    return await withTransaction(pool, async (tx): Promise<HandleOutcome> => {
+      const inserted = await tx.query(RECORD_HANDLED, [actor.name, event.event_id]);
+      if (inserted.rowCount === 0) return 'duplicate';
       await actor.handle(tx, event);
       crashPoint('consumer.before-commit');
       return 'applied';
-    } catch (error) {
-      if (!(error instanceof TransitionRefusedError)) throw error;
-      await tx.query('ROLLBACK TO SAVEPOINT handler');
-      return 'refused';
-    }
-  });
+    });
+  } catch (error) {
+    if (!(error instanceof TransitionRefusedError)) throw error;
+    // Refusals are rare (a late service, a redelivery after the commande moved on): one more statement
+    // then is cheaper than a savepoint in every transaction.
+    await pool.query(RECORD_HANDLED, [actor.name, event.event_id]);
+    return 'refused';
+  }
 }
