@@ -65,6 +65,8 @@ describe('a worker killed with SIGKILL while orders flow', () => {
       ACTORS: WORKER_ACTORS,
       CONSUMER_CLAIM_IDLE_MS: '500',
       DATABASE_POOL_SIZE: '8',
+      // Deliveries to a worker that was killed count too; the kills here are not poison.
+      CONSUMER_MAX_DELIVERIES: '20',
       ...(fault ? { CHOREO_FAULT: fault } : {}),
     });
   }
@@ -136,6 +138,8 @@ describe('a worker killed with SIGKILL while orders flow', () => {
         { timeoutMs: 30_000, description: 'a clean audit with no order in flight' },
       );
       expect(audit.stock.ecarts).toEqual([]);
+      // and nothing was given up on
+      expect((await system.api.get('/api/dead-letters')).body).toEqual([]);
       expect(audit.argent.ecarts).toEqual([]);
     });
   }
