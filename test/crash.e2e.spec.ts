@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { z } from 'zod';
 import type { FaultPoint } from '../src/fault-injection.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
-import { WorkerProcess } from './support/worker-process.js';
+import { killAllWorkers, WorkerProcess } from './support/worker-process.js';
 
 /*
  * Crash anywhere: the process hosting the services, the saga actor and the relay is killed with SIGKILL
@@ -53,7 +53,7 @@ describe('a worker killed with SIGKILL while orders flow', () => {
     shop = new Shop(system.api);
   });
   afterAll(async () => {
-    await worker?.kill();
+    await killAllWorkers();
     await system?.stop();
     if (killLog.length > 0) console.log(`kills:\n${killLog.join('\n')}`);
   });
@@ -84,9 +84,15 @@ describe('a worker killed with SIGKILL while orders flow', () => {
       // when orders flow while the worker is killed again and again
       const fault = scenario.fault ? `${scenario.fault}:${scenario.probability}` : undefined;
       let kills = 0;
+      let over = false;
+      // whatever happens, no worker outlives its scenario (leftovers would load the machine for good)
+      onTestFinished(async () => {
+        over = true;
+        await killAllWorkers();
+      });
       worker = startWorker(fault);
       const supervise = (async () => {
-        while (kills < KILLS_PER_SCENARIO) {
+        while (kills < KILLS_PER_SCENARIO && !over) {
           const current = worker;
           if (!current) return;
           if (!scenario.fault) {
@@ -100,6 +106,7 @@ describe('a worker killed with SIGKILL while orders flow', () => {
           const exit = await current.exited;
           kills += 1;
           killLog.push(`${scenario.name}: kill ${kills} (${exit.signal ?? exit.code})`);
+          if (over) return;
           worker = startWorker(kills < KILLS_PER_SCENARIO ? fault : undefined);
         }
       })();

@@ -3,7 +3,7 @@ import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { groupsOf } from './support/stream-groups.js';
 import { TestSystem } from './support/test-system.js';
-import { WorkerProcess } from './support/worker-process.js';
+import { killAllWorkers, WorkerProcess } from './support/worker-process.js';
 
 describe('graceful shutdown on SIGTERM', () => {
   let system: TestSystem;
@@ -14,6 +14,7 @@ describe('graceful shutdown on SIGTERM', () => {
     shop = new Shop(system.api);
   });
   afterAll(async () => {
+    await killAllWorkers();
     await system?.stop();
   });
 

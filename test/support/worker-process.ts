@@ -3,6 +3,19 @@ import { fileURLToPath } from 'node:url';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** Every worker still running: a test that fails half-way must not leave processes behind it. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Kills every worker process this test process started and that still runs. */
+export async function killAllWorkers(): Promise<void> {
+  const exits = [...running].map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  for (const child of running) child.kill('SIGKILL');
+  await Promise.all(exits);
+}
+
 /**
  * choreo as a separate process (`node --import tsx src/main.ts`), as a user would run it, so that a
  * test can kill it with SIGKILL mid-flight.
@@ -24,8 +37,12 @@ export class WorkerProcess {
     };
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);
+    running.add(this.child);
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => resolve({ code, signal }));
+      this.child.on('exit', (code, signal) => {
+        running.delete(this.child);
+        resolve({ code, signal });
+      });
     });
   }
 
