@@ -5,7 +5,7 @@ import { type ConsumerTuning, createHostedConsumer } from './actors/actor-host.j
 import { clientActor } from './actors/client/client-actor.js';
 import { ClientRepository } from './actors/client/client-repository.js';
 import { DeadlineScheduler } from './actors/commande/deadline-scheduler.js';
-import { advanceSaga, SAGA_CONSUMER, SAGA_STREAMS } from './actors/commande/saga-actor.js';
+import { advanceSaga, SAGA_CONSUMER, SAGA_STREAMS, SagaRowCache } from './actors/commande/saga-actor.js';
 import { PanierRepository } from './actors/panier/panier-repository.js';
 import { handleOnce, type ServiceActor } from './actors/service-actor.js';
 import { CatalogueRepository } from './actors/stock/catalogue-repository.js';
@@ -185,11 +185,12 @@ export class Choreo {
 
   private createSagaConsumer(): StreamConsumer {
     const { metrics } = this;
+    const sagaRows = new SagaRowCache();
     return createHostedConsumer({
       group: SAGA_CONSUMER,
       streams: SAGA_STREAMS,
       handle: async (envelope) => {
-        const step = await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs);
+        const step = await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs, sagaRows);
         for (const refused of step.refused)
           metrics.eventsRefused.inc({ event_type: refused, consumer: SAGA_CONSUMER });
         for (const transition of step.transitions) {

@@ -20,6 +20,36 @@ const sagaRowSchema = z.object({
   version: z.number().int(),
   started_at: z.date(),
 });
+type SagaRow = z.infer<typeof sagaRowSchema>;
+
+/**
+ * The rows this process last wrote, so that the next event of a commande in flight costs one statement
+ * instead of two. A cached row can only be behind (another process advanced the saga): the
+ * compare-and-set then fails, the entry is dropped, and the retry reads the row afresh. Final sagas
+ * leave the cache, and it holds at most `capacity` rows, so memory does not grow with history.
+ */
+export class SagaRowCache {
+  private readonly rows = new Map<string, SagaRow>();
+
+  constructor(private readonly capacity = 10_000) {}
+
+  get(commandeId: string): SagaRow | undefined {
+    return this.rows.get(commandeId);
+  }
+
+  remember(commandeId: string, row: SagaRow): void {
+    this.rows.delete(commandeId);
+    this.rows.set(commandeId, row);
+    if (this.rows.size > this.capacity) {
+      const oldest = this.rows.keys().next().value;
+      if (oldest !== undefined) this.rows.delete(oldest);
+    }
+  }
+
+  forget(commandeId: string): void {
+    this.rows.delete(commandeId);
+  }
+}
 
 export interface SagaTransition {
   commandeId: string;
@@ -56,13 +86,10 @@ export async function advanceSaga(
   pool: Pool,
   notification: SagaEnvelope,
   deadlineMs: number,
+  cache: SagaRowCache = new SagaRowCache(0),
 ): Promise<SagaStep> {
   const commandeId = notification.aggregate_id;
-  const found = await pool.query(
-    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1',
-    [commandeId],
-  );
-  const row = found.rows[0] ? sagaRowSchema.parse(found.rows[0]) : null;
+  const row = cache.get(commandeId) ?? (await readSagaRow(pool, commandeId));
   const reached = row?.version ?? 0;
   const step: SagaStep = { transitions: [], refused: [] };
   if (notification.version <= reached) return step;
@@ -119,6 +146,26 @@ export async function advanceSaga(
       deadlineAt,
     ],
   );
-  if (written.rowCount !== 1) throw new VersionConflictError(commandeId, reached);
+  if (written.rowCount !== 1) {
+    cache.forget(commandeId);
+    throw new VersionConflictError(commandeId, reached);
+  }
+  if (isFinalStatut(statut)) cache.forget(commandeId);
+  else {
+    cache.remember(commandeId, {
+      statut,
+      raison: snapshot.context.raison,
+      version: last.version,
+      started_at: startedAt,
+    });
+  }
   return step;
+}
+
+async function readSagaRow(pool: Pool, commandeId: string): Promise<SagaRow | null> {
+  const found = await pool.query(
+    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1',
+    [commandeId],
+  );
+  return found.rows[0] ? sagaRowSchema.parse(found.rows[0]) : null;
 }
