@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NotFoundError } from '../domain/errors.js';
+import { pairsToRecord } from './field-pairs.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 
@@ -26,13 +27,6 @@ const deadLetterSchema = z.object({
 
 const rangeReplySchema = z.array(z.tuple([z.string(), z.array(z.string())]));
 
-function toRecord(fields: string[]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (let index = 0; index + 1 < fields.length; index += 2)
-    record[fields[index] as string] = fields[index + 1] as string;
-  return record;
-}
-
 /** The dead-letter stream: entries that kept failing, kept with why and how often, until re-driven. */
 export class DeadLetters {
   constructor(
@@ -44,14 +38,14 @@ export class DeadLetters {
     const reply = rangeReplySchema.parse(
       await this.redis.call('XRANGE', this.keys.deadLetters, '-', '+', 'COUNT', String(limit)),
     );
-    return reply.map(([id, fields]) => ({ id, ...deadLetterSchema.parse(toRecord(fields)) }));
+    return reply.map(([id, fields]) => ({ id, ...deadLetterSchema.parse(pairsToRecord(fields)) }));
   }
 
   async get(id: string): Promise<DeadLetter> {
     const reply = rangeReplySchema.parse(await this.redis.call('XRANGE', this.keys.deadLetters, id, id));
     const entry = reply[0];
     if (!entry) throw new NotFoundError(`dead letter ${id} not found`);
-    return { id: entry[0], ...deadLetterSchema.parse(toRecord(entry[1])) };
+    return { id: entry[0], ...deadLetterSchema.parse(pairsToRecord(entry[1])) };
   }
 
   /**
@@ -68,9 +62,5 @@ export class DeadLetters {
     const added = results?.[0];
     if (!added || added[0]) throw added?.[0] ?? new Error('re-drive failed');
     return { id, stream: letter.stream, new_entry_id: String(added[1]) };
-  }
-
-  async count(): Promise<number> {
-    return this.redis.xlen(this.keys.deadLetters);
   }
 }

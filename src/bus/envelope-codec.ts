@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type SagaEnvelope, type StoredEvent, sagaEnvelopeSchema } from '../domain/events.js';
+import { pairsToRecord } from './field-pairs.js';
 
 /** A stream entry carries the envelope as flat string fields, readable with redis-cli. */
 export function encodeEnvelope(event: StoredEvent): string[] {
@@ -25,14 +26,6 @@ export function encodeEnvelope(event: StoredEvent): string[] {
     'data',
     JSON.stringify(event.data),
   ];
-}
-
-export function fieldsToRecord(fields: readonly string[]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (let index = 0; index + 1 < fields.length; index += 2) {
-    record[fields[index] as string] = fields[index + 1] as string;
-  }
-  return record;
 }
 
 const jsonObject = z.string().transform((text, context) => {
@@ -61,7 +54,7 @@ export type DecodeResult = { ok: true; envelope: SagaEnvelope } | { ok: false; r
 
 /** Validates an entry down to its payload; what fails is reported, never half-applied. */
 export function decodeEnvelope(fields: readonly string[]): DecodeResult {
-  const wire = wireSchema.safeParse(fieldsToRecord(fields));
+  const wire = wireSchema.safeParse(pairsToRecord(fields));
   if (!wire.success) return { ok: false, reason: `invalid envelope: ${z.prettifyError(wire.error)}` };
   const envelope = sagaEnvelopeSchema.safeParse(wire.data);
   if (!envelope.success)

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { SagaEnvelope } from '../domain/events.js';
 import { crashPoint } from '../fault-injection.js';
-import { decodeEnvelope, fieldsToRecord } from './envelope-codec.js';
+import { decodeEnvelope } from './envelope-codec.js';
+import { pairsToRecord } from './field-pairs.js';
 import { createRedis, type Redis } from './redis.js';
 import {
   parseAutoClaimReply,
@@ -119,23 +120,22 @@ export class StreamConsumer {
     }
   }
 
+  /** Own pending entries first (ids from the cursor, no blocking), then new ones ('>', blocking a while). */
   private async readOwnPending(cursor: Map<string, string>): Promise<RawEntry[]> {
-    const { streams, group, consumerName } = this.options;
-    const reply = await this.redis.call(
-      'XREADGROUP',
-      'GROUP',
-      group,
-      consumerName,
-      'COUNT',
-      String(this.batchSize),
-      'STREAMS',
-      ...streams,
-      ...streams.map((stream) => cursor.get(stream) ?? '0'),
+    return this.readGroup(
+      this.options.streams.map((stream) => cursor.get(stream) ?? '0'),
+      [],
     );
-    return parseReadGroupReply(reply);
   }
 
   private async readNew(): Promise<RawEntry[]> {
+    return this.readGroup(
+      this.options.streams.map(() => '>'),
+      ['BLOCK', String(this.blockMs)],
+    );
+  }
+
+  private async readGroup(ids: string[], block: string[]): Promise<RawEntry[]> {
     const { streams, group, consumerName } = this.options;
     const reply = await this.redis.call(
       'XREADGROUP',
@@ -144,11 +144,10 @@ export class StreamConsumer {
       consumerName,
       'COUNT',
       String(this.batchSize),
-      'BLOCK',
-      String(this.blockMs),
+      ...block,
       'STREAMS',
       ...streams,
-      ...streams.map(() => '>'),
+      ...ids,
     );
     return parseReadGroupReply(reply);
   }
@@ -236,7 +235,7 @@ export class StreamConsumer {
       'failed_at',
       new Date().toISOString(),
       'fields',
-      JSON.stringify(fieldsToRecord(entry.fields ?? [])),
+      JSON.stringify(pairsToRecord(entry.fields ?? [])),
     );
     await this.redis.call('XACK', entry.stream, this.options.group, entry.id);
     this.lastFailure.delete(entry.id);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pairsToRecord } from './field-pairs.js';
 
 /** One entry as Redis hands it over; `fields` is null when the entry was trimmed away while pending. */
 export interface RawEntry {
@@ -23,19 +24,15 @@ export function parseAutoClaimReply(stream: string, reply: unknown): { next: str
 }
 
 const consumersReplySchema = z.array(z.array(z.union([z.string(), z.number()])));
+const consumerSchema = z.object({
+  name: z.coerce.string(),
+  pending: z.coerce.number(),
+  idle: z.coerce.number(),
+});
 
 /** XINFO CONSUMERS: each consumer's name, entries pending with it, and ms since it was last seen. */
 export function parseConsumersReply(reply: unknown): { name: string; pending: number; idle: number }[] {
-  return consumersReplySchema.parse(reply).map((fields) => {
-    const record = new Map<string, string | number>();
-    for (let index = 0; index + 1 < fields.length; index += 2)
-      record.set(String(fields[index]), fields[index + 1] ?? '');
-    return {
-      name: String(record.get('name')),
-      pending: Number(record.get('pending')),
-      idle: Number(record.get('idle')),
-    };
-  });
+  return consumersReplySchema.parse(reply).map((fields) => consumerSchema.parse(pairsToRecord(fields)));
 }
 
 /** XPENDING's extended form: [id, consumer, idle ms, deliveries] per entry. */

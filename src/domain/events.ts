@@ -175,5 +175,3 @@ export type StoredEvent = z.infer<typeof storedEventSchema>;
 export function parseSagaEnvelope(event: StoredEvent): SagaEnvelope {
   return sagaEnvelopeSchema.parse(event);
 }
-
-export const COMMANDE_ID_PATTERN = /^cmd-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
+import { pairsToRecord } from '../bus/field-pairs.js';
 import type { Redis } from '../bus/redis.js';
 import type { StreamKeys } from '../bus/stream-keys.js';
 import { STREAM_NAMES, type StreamName } from '../domain/events.js';
@@ -35,10 +36,7 @@ const lengthSchema = z.number().int();
 
 /** XINFO answers [field, value, field, value, ...] over RESP2. */
 function flatRecord(reply: unknown): Record<string, unknown> {
-  const items = flatReplySchema.parse(reply);
-  const record: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < items.length; i += 2) record[String(items[i])] = items[i + 1];
-  return record;
+  return pairsToRecord(flatReplySchema.parse(reply));
 }
 
 function isNoSuchKey(error: Error | null): boolean {

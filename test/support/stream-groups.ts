@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { pairsToRecord } from '../../src/bus/field-pairs.js';
 import { eventually } from './eventually.js';
 
 const groupInfoSchema = z.array(z.array(z.union([z.string(), z.number(), z.null()])));
@@ -19,13 +20,11 @@ function compareIds(a: string, b: string): number {
 export async function groupsOf(redis: Redis, stream: string): Promise<GroupState[]> {
   const reply = groupInfoSchema.parse(await redis.call('XINFO', 'GROUPS', stream));
   return reply.map((fields) => {
-    const record = new Map<string, unknown>();
-    for (let index = 0; index + 1 < fields.length; index += 2)
-      record.set(String(fields[index]), fields[index + 1]);
+    const record = pairsToRecord(fields);
     return {
-      name: String(record.get('name')),
-      pending: Number(record.get('pending')),
-      lastDeliveredId: String(record.get('last-delivered-id')),
+      name: String(record.name),
+      pending: Number(record.pending),
+      lastDeliveredId: String(record['last-delivered-id']),
     };
   });
 }
