@@ -5,9 +5,16 @@ import { type ConsumerTuning, createHostedConsumer } from './actors/actor-host.j
 import { clientActor } from './actors/client/client-actor.js';
 import { ClientRepository } from './actors/client/client-repository.js';
 import { DeadlineScheduler } from './actors/commande/deadline-scheduler.js';
-import { advanceSaga, SAGA_CONSUMER, SAGA_STREAMS, SagaRowCache } from './actors/commande/saga-actor.js';
+import {
+  advanceSaga,
+  advanceSagas,
+  SAGA_CONSUMER,
+  SAGA_STREAMS,
+  SagaRowCache,
+  type SagaStep,
+} from './actors/commande/saga-actor.js';
 import { PanierRepository } from './actors/panier/panier-repository.js';
-import { handleOnce, type ServiceActor } from './actors/service-actor.js';
+import { handleBatchOnce, handleOnce, type ServiceActor } from './actors/service-actor.js';
 import { CatalogueRepository } from './actors/stock/catalogue-repository.js';
 import { stockActor } from './actors/stock/stock-actor.js';
 import { ventesActor } from './actors/ventes/ventes-actor.js';
@@ -174,6 +181,10 @@ export class Choreo {
         if (outcome === 'refused')
           this.metrics.eventsRefused.inc({ event_type: envelope.event_type, consumer: actor.name });
       },
+      handleBatch: async (envelopes) => {
+        await handleBatchOnce(this.pool, actor, envelopes);
+        return [];
+      },
       redisUrl: this.config.redisUrl,
       keys: this.keys,
       consumerName: this.consumerName(),
@@ -186,23 +197,30 @@ export class Choreo {
   private createSagaConsumer(): StreamConsumer {
     const { metrics } = this;
     const sagaRows = new SagaRowCache();
+    const recordStep = (step: SagaStep) => {
+      for (const refused of step.refused)
+        metrics.eventsRefused.inc({ event_type: refused, consumer: SAGA_CONSUMER });
+      for (const transition of step.transitions) {
+        metrics.commandeEtat.inc({ etat: transition.statut });
+        if (!transition.final) continue;
+        metrics.sagaDuration.observe(
+          { statut: transition.statut },
+          transition.at.getTime() - transition.startedAt.getTime(),
+        );
+        if (transition.statut === 'vente_confirmee') metrics.sagaSucces.inc();
+        else metrics.sagaEchec.inc({ raison: transition.raison ?? transition.statut });
+      }
+    };
     return createHostedConsumer({
       group: SAGA_CONSUMER,
       streams: SAGA_STREAMS,
       handle: async (envelope) => {
-        const step = await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs, sagaRows);
-        for (const refused of step.refused)
-          metrics.eventsRefused.inc({ event_type: refused, consumer: SAGA_CONSUMER });
-        for (const transition of step.transitions) {
-          metrics.commandeEtat.inc({ etat: transition.statut });
-          if (!transition.final) continue;
-          metrics.sagaDuration.observe(
-            { statut: transition.statut },
-            transition.at.getTime() - transition.startedAt.getTime(),
-          );
-          if (transition.statut === 'vente_confirmee') metrics.sagaSucces.inc();
-          else metrics.sagaEchec.inc({ raison: transition.raison ?? transition.statut });
-        }
+        recordStep(await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs, sagaRows));
+      },
+      handleBatch: async (envelopes) => {
+        const step = await advanceSagas(this.pool, envelopes, this.config.sagaDeadlineMs, sagaRows);
+        recordStep(step);
+        return step.leftOver;
       },
       redisUrl: this.config.redisUrl,
       keys: this.keys,

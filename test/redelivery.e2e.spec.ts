@@ -79,9 +79,9 @@ describe('the inbox', () => {
       name: 'counting-service',
       streams: ['commande.evenements'],
       handles: ['CommandeCreee'],
-      async handle(tx, event) {
+      async handle(session, event) {
         calls.push(event.event_id);
-        await tx.query(
+        await session.tx.query(
           `INSERT INTO checkpoints (name, position) VALUES ('counting', 1)
            ON CONFLICT (name) DO UPDATE SET position = checkpoints.position + 1`,
         );

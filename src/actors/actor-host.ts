@@ -15,6 +15,7 @@ export interface HostedConsumerOptions {
   group: string;
   streams: readonly StreamName[];
   handle: (envelope: SagaEnvelope) => Promise<void>;
+  handleBatch?: (envelopes: SagaEnvelope[]) => Promise<SagaEnvelope[]>;
   redisUrl: string;
   keys: StreamKeys;
   consumerName: string;
@@ -38,6 +39,7 @@ export function createHostedConsumer(options: HostedConsumerOptions): StreamCons
     deadLetterStream: options.keys.deadLetters,
     logger: options.logger.child({ consumer: group }),
     handle: options.handle,
+    ...(options.handleBatch ? { handleBatch: options.handleBatch } : {}),
     ...options.tuning,
     events: {
       handled: (envelope) => {

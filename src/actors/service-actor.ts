@@ -1,7 +1,9 @@
+import { z } from 'zod';
 import { TransitionRefusedError } from '../domain/errors.js';
 import type { SagaEnvelope, SagaEventType, StreamName } from '../domain/events.js';
 import { crashPoint } from '../fault-injection.js';
-import { type Pool, type PoolClient, withTransaction } from '../persistence/database.js';
+import { type Pool, withTransaction } from '../persistence/database.js';
+import { CommandeSession } from './commande/commande-stream.js';
 
 /** A service that reacts to events: its state change and the events it emits commit together. */
 export interface ServiceActor {
@@ -10,12 +12,17 @@ export interface ServiceActor {
   readonly streams: readonly StreamName[];
   /** The event types it reacts to; the others on its streams are acknowledged without a transaction. */
   readonly handles: readonly SagaEventType[];
-  handle(tx: PoolClient, event: SagaEnvelope): Promise<void>;
+  /** Runs inside the session's transaction; `session.tx` for the actor's own tables. */
+  handle(session: CommandeSession, event: SagaEnvelope): Promise<void>;
 }
 
 export type HandleOutcome = 'applied' | 'duplicate' | 'refused' | 'ignored';
 
 const RECORD_HANDLED = 'INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING';
+const RECORD_ALL_HANDLED = `INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
+   ON CONFLICT DO NOTHING RETURNING event_id`;
+
+const recordedRowSchema = z.object({ event_id: z.string() });
 
 /**
  * Applies an event exactly once per actor: the inbox row, the actor's own changes and the events it
@@ -32,7 +39,7 @@ export async function handleOnce(
     return await withTransaction(pool, async (tx): Promise<HandleOutcome> => {
       const inserted = await tx.query(RECORD_HANDLED, [actor.name, event.event_id]);
       if (inserted.rowCount === 0) return 'duplicate';
-      await actor.handle(tx, event);
+      await actor.handle(new CommandeSession(tx), event);
       crashPoint('consumer.before-commit');
       return 'applied';
     });
@@ -43,4 +50,29 @@ export async function handleOnce(
     await pool.query(RECORD_HANDLED, [actor.name, event.event_id]);
     return 'refused';
   }
+}
+
+/**
+ * Applies a batch of events in stream order as one transaction: one inbox statement and one read of the
+ * commandes for the whole batch, and one commit, instead of one of each per event. All or nothing: any
+ * failure (a refusal, a lost race) rolls the batch back and throws, and the caller then applies its
+ * events one by one with `handleOnce`, which knows how to settle each case.
+ */
+export async function handleBatchOnce(
+  pool: Pool,
+  actor: ServiceActor,
+  events: readonly SagaEnvelope[],
+): Promise<void> {
+  const handled = events.filter((event) => actor.handles.includes(event.event_type));
+  if (handled.length === 0) return;
+  await withTransaction(pool, async (tx) => {
+    const recorded = await tx.query(RECORD_ALL_HANDLED, [actor.name, handled.map((e) => e.event_id)]);
+    const fresh = new Set(recorded.rows.map((row) => recordedRowSchema.parse(row).event_id.toLowerCase()));
+    // `delete` keeps an event delivered twice within the batch from being applied twice.
+    const toApply = handled.filter((event) => fresh.delete(event.event_id.toLowerCase()));
+    const session = new CommandeSession(tx);
+    await session.preload(toApply.map((event) => event.aggregate_id));
+    for (const event of toApply) await actor.handle(session, event);
+    crashPoint('consumer.before-commit');
+  });
 }

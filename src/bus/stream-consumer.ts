@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SagaEnvelope } from '../domain/events.js';
 import { crashPoint } from '../fault-injection.js';
-import { decodeEnvelope } from './envelope-codec.js';
+import { type DecodeResult, decodeEnvelope } from './envelope-codec.js';
 import { pairsToRecord } from './field-pairs.js';
 import { createRedis, type Redis } from './redis.js';
 import {
@@ -29,6 +29,12 @@ export interface StreamConsumerOptions {
   logger: Logger;
   /** Applies one event; resolves once its effects are committed. Throws to leave the entry pending. */
   handle: (envelope: SagaEnvelope) => Promise<void>;
+  /**
+   * Optional fast path: applies the events of a whole read, in order, and resolves with those it left
+   * for `handle` to apply one by one (all of them if it throws). It must not leave an event of a
+   * commande for later while applying a later event of the same commande.
+   */
+  handleBatch?: (envelopes: SagaEnvelope[]) => Promise<SagaEnvelope[]>;
   events?: ConsumerEvents;
   batchSize?: number;
   blockMs?: number;
@@ -248,9 +254,21 @@ export class StreamConsumer {
 
   private async process(entries: RawEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    const acks: RawEntry[] = [];
+    const decodedEntries = entries.map((entry) => ({
+      entry,
+      decoded: entry.fields === null ? null : decodeEnvelope(entry.fields),
+    }));
+    const batched = await this.processAsBatch(decodedEntries);
+    for (const { entry, decoded } of decodedEntries) {
+      if (!decoded?.ok || !batched.has(decoded.envelope)) continue;
+      acks.push(entry);
+      this.lastFailure.delete(entry.id);
+      this.options.events?.handled?.(decoded.envelope, entry);
+    }
     const mailboxes = new Map<string, { entry: RawEntry; envelope: SagaEnvelope | null; reason: string }[]>();
-    for (const entry of entries) {
-      const decoded = entry.fields === null ? null : decodeEnvelope(entry.fields);
+    for (const { entry, decoded } of decodedEntries) {
+      if (decoded?.ok && batched.has(decoded.envelope)) continue;
       const key = decoded?.ok ? decoded.envelope.correlation_id : entry.id;
       const mailbox = mailboxes.get(key) ?? [];
       mailbox.push({
@@ -260,7 +278,6 @@ export class StreamConsumer {
       });
       mailboxes.set(key, mailbox);
     }
-    const acks: RawEntry[] = [];
     await Promise.all(
       [...mailboxes.values()].map(async (mailbox) => {
         for (const { entry, envelope, reason } of mailbox) {
@@ -291,6 +308,27 @@ export class StreamConsumer {
     );
     await this.ack(acks);
     if (acks.length > 0) crashPoint('consumer.after-ack');
+  }
+
+  /** The envelopes applied by the batch handler, if there is one and the read holds more than one event. */
+  private async processAsBatch(
+    decodedEntries: { decoded: DecodeResult | null }[],
+  ): Promise<Set<SagaEnvelope>> {
+    const { handleBatch } = this.options;
+    const envelopes = decodedEntries.flatMap(({ decoded }) => (decoded?.ok ? [decoded.envelope] : []));
+    if (!handleBatch || envelopes.length < 2) return new Set();
+    let leftOver: SagaEnvelope[];
+    try {
+      leftOver = await handleBatch(envelopes);
+    } catch (error) {
+      // Nothing of the batch was kept: its events are applied one by one, with their own retries.
+      this.options.logger.debug({ err: error, group: this.options.group }, 'batch failed, one by one');
+      return new Set();
+    }
+    crashPoint('consumer.after-commit');
+    const applied = new Set(envelopes);
+    for (const envelope of leftOver) applied.delete(envelope);
+    return applied;
   }
 
   private async apply(envelope: SagaEnvelope): Promise<Outcome> {

@@ -115,6 +115,16 @@ export async function readStream(db: Queryable, aggregateId: string): Promise<St
   return result.rows.map(toStoredEvent);
 }
 
+/** The streams of several aggregates in one statement, each in version order. */
+export async function readStreams(db: Queryable, aggregateIds: readonly string[]): Promise<StoredEvent[]> {
+  if (aggregateIds.length === 0) return [];
+  const result = await db.query(
+    `SELECT ${EVENT_COLUMNS} FROM events WHERE aggregate_id = ANY($1::text[]) ORDER BY aggregate_id, version`,
+    [aggregateIds],
+  );
+  return result.rows.map(toStoredEvent);
+}
+
 export interface ReadAllOptions {
   after: number;
   limit: number;

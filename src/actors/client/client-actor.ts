@@ -3,10 +3,9 @@ import type { SagaEnvelopeOf } from '../../domain/events.js';
 import { fromCents, toCents } from '../../domain/money.js';
 import type { PoolClient } from '../../persistence/database.js';
 import {
-  appendToCommande,
   assertCommandeAccepts,
+  type CommandeSession,
   creationOf,
-  loadCommande,
   statutOfCommande,
 } from '../commande/commande-stream.js';
 import type { ServiceActor } from '../service-actor.js';
@@ -20,14 +19,15 @@ export const clientActor: ServiceActor = {
   name: SOURCE,
   streams: ['stock.evenements', 'commande.evenements'],
   handles: ['StockReserve', 'CommandeExpiree'],
-  async handle(tx, event) {
-    if (event.event_type === 'StockReserve') await pay(tx, event);
-    if (event.event_type === 'CommandeExpiree') await refundIfPaid(tx, event);
+  async handle(session, event) {
+    if (event.event_type === 'StockReserve') await pay(session, event);
+    if (event.event_type === 'CommandeExpiree') await refundIfPaid(session, event);
   },
 };
 
-async function pay(tx: PoolClient, event: SagaEnvelopeOf<'StockReserve'>): Promise<void> {
-  const commande = await loadCommande(tx, event.aggregate_id);
+async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve'>): Promise<void> {
+  const { tx } = session;
+  const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'PaiementAccepte');
   const { client_id, magasin_id, total } = event.data;
   const totalCents = toCents(total);
@@ -40,7 +40,7 @@ async function pay(tx: PoolClient, event: SagaEnvelopeOf<'StockReserve'>): Promi
       totalCents,
     ]);
     await recordPayment(tx, event.aggregate_id, client_id, totalCents, 'accepte');
-    await appendToCommande(tx, commande, {
+    await session.append(commande, {
       event_type: 'PaiementAccepte',
       source: SOURCE,
       causation_id: event.event_id,
@@ -49,7 +49,7 @@ async function pay(tx: PoolClient, event: SagaEnvelopeOf<'StockReserve'>): Promi
     return;
   }
   await recordPayment(tx, event.aggregate_id, client_id, totalCents, 'refuse');
-  await appendToCommande(tx, commande, {
+  await session.append(commande, {
     event_type: 'PaiementRefuse',
     source: SOURCE,
     causation_id: event.event_id,
@@ -66,8 +66,12 @@ async function pay(tx: PoolClient, event: SagaEnvelopeOf<'StockReserve'>): Promi
 const paymentRowSchema = z.object({ client_id: z.number().int(), montant_cents: z.number().int() });
 
 /** A commande that expired after its payment gets the exact amount back. */
-async function refundIfPaid(tx: PoolClient, event: SagaEnvelopeOf<'CommandeExpiree'>): Promise<void> {
-  const commande = await loadCommande(tx, event.aggregate_id);
+async function refundIfPaid(
+  session: CommandeSession,
+  event: SagaEnvelopeOf<'CommandeExpiree'>,
+): Promise<void> {
+  const { tx } = session;
+  const commande = await session.load(event.aggregate_id);
   if (statutOfCommande(commande) !== 'remboursement') return;
   const refunded = await tx.query(
     `UPDATE paiements SET statut = 'rembourse' WHERE commande_id = $1 AND statut = 'accepte'
@@ -81,7 +85,7 @@ async function refundIfPaid(tx: PoolClient, event: SagaEnvelopeOf<'CommandeExpir
     payment.client_id,
     payment.montant_cents,
   ]);
-  await appendToCommande(tx, commande, {
+  await session.append(commande, {
     event_type: 'PaiementRembourse',
     source: SOURCE,
     causation_id: event.event_id,

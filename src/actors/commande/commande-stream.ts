@@ -15,7 +15,7 @@ import {
   statutOf,
 } from '../../machines/commande-replay.js';
 import type { PoolClient } from '../../persistence/database.js';
-import { appendToStream, readStream } from '../../persistence/event-store.js';
+import { appendToStream, readStream, readStreams } from '../../persistence/event-store.js';
 
 /** A commande as rehydrated from its events: what the order machine says it is now. */
 export interface LoadedCommande {
@@ -26,9 +26,54 @@ export interface LoadedCommande {
 }
 
 export async function loadCommande(tx: PoolClient, commandeId: string): Promise<LoadedCommande> {
-  const events = (await readStream(tx, commandeId)).map(parseSagaEnvelope);
+  return rehydrate(commandeId, (await readStream(tx, commandeId)).map(parseSagaEnvelope));
+}
+
+function rehydrate(commandeId: string, events: SagaEnvelope[]): LoadedCommande {
   const { snapshot } = replayCommande(events);
   return { commandeId, version: events.at(-1)?.version ?? 0, snapshot, events };
+}
+
+/**
+ * The commandes one transaction works on: read from the event store once (several at a time with
+ * `preload`), then kept up to date with what the transaction appends, so that handling a batch of
+ * events costs one read instead of one per event.
+ */
+export class CommandeSession {
+  private readonly loaded = new Map<string, LoadedCommande>();
+
+  constructor(readonly tx: PoolClient) {}
+
+  async preload(commandeIds: readonly string[]): Promise<void> {
+    const missing = [...new Set(commandeIds)].filter((id) => !this.loaded.has(id));
+    if (missing.length === 0) return;
+    const byCommande = new Map<string, SagaEnvelope[]>(missing.map((id) => [id, []]));
+    for (const event of (await readStreams(this.tx, missing)).map(parseSagaEnvelope)) {
+      byCommande.get(event.aggregate_id)?.push(event);
+    }
+    for (const [commandeId, events] of byCommande) this.loaded.set(commandeId, rehydrate(commandeId, events));
+  }
+
+  async load(commandeId: string): Promise<LoadedCommande> {
+    const known = this.loaded.get(commandeId);
+    if (known) return known;
+    const commande = await loadCommande(this.tx, commandeId);
+    this.loaded.set(commandeId, commande);
+    return commande;
+  }
+
+  /** Appends as `appendToCommande` does, and moves this session's copy of the commande forward. */
+  async append(commande: LoadedCommande, event: NewEvent): Promise<SagaEnvelope> {
+    const stored = await appendToCommande(this.tx, commande, event);
+    const { snapshot } = applyEvent(commande.snapshot, stored);
+    this.loaded.set(commande.commandeId, {
+      commandeId: commande.commandeId,
+      version: stored.version,
+      snapshot,
+      events: [...commande.events, stored],
+    });
+    return stored;
+  }
 }
 
 /** The event that created the commande: what every later step can rely on (store, client, lines). */

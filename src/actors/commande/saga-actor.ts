@@ -4,7 +4,7 @@ import { parseSagaEnvelope, type SagaEnvelope, type StreamName } from '../../dom
 import { commandeMachine } from '../../machines/commande.machine.js';
 import { applyEvent, type CommandeStatut, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
 import type { Pool } from '../../persistence/database.js';
-import { readStream } from '../../persistence/event-store.js';
+import { readStreams } from '../../persistence/event-store.js';
 
 export const SAGA_CONSUMER = 'commande-saga';
 export const SAGA_STREAMS: readonly StreamName[] = [
@@ -73,46 +73,123 @@ export const EXPIRABLE_STATUTS: readonly CommandeStatut[] = [
   'paiement_accepte',
 ];
 
+interface SagaWrite {
+  commandeId: string;
+  row: SagaRow;
+  final: boolean;
+  updatedAt: Date;
+  deadlineAt: Date | null;
+  /** The version the row was read at (0: no row yet); the write happens only if it is still there. */
+  expected: number;
+}
+
 /**
- * The saga actor of one commande: it follows the commande's events through the order machine and
- * persists each transition. The entry delivered is applied as it is when it is the very next version
- * (the usual case); otherwise (entries from four streams arriving out of order, a redelivery) the actor
- * reads what follows the version it has reached from the event store, so no step is skipped or repeated.
+ * The saga actors of the commandes a batch of notifications is about: each follows its commande's events
+ * through the order machine and persists the transition. A notification is applied as it is when it is
+ * the very next version (the usual case); otherwise (entries from four streams arriving out of order, a
+ * redelivery) the actor reads what follows the version it has reached from the event store, so no step
+ * is skipped or repeated.
  *
- * No transaction: the row is read, then written with a compare-and-set on the version it was read at;
- * a concurrent writer makes this one fail with a VersionConflictError, which the consumer retries.
+ * No transaction: the rows are read (or taken from the cache), then written in one statement with a
+ * compare-and-set on the version each was read at. The notifications of a commande whose row another
+ * writer moved first come back in `leftOver`, to be applied again from a fresh read.
  */
+export async function advanceSagas(
+  pool: Pool,
+  notifications: readonly SagaEnvelope[],
+  deadlineMs: number,
+  cache: SagaRowCache,
+): Promise<SagaStep & { leftOver: SagaEnvelope[] }> {
+  const byCommande = new Map<string, SagaEnvelope[]>();
+  for (const notification of notifications) {
+    const list = byCommande.get(notification.aggregate_id) ?? [];
+    list.push(notification);
+    byCommande.set(notification.aggregate_id, list);
+  }
+  const rows = await readSagaRows(pool, [...byCommande.keys()], cache);
+  const pending = new Map<string, SagaEnvelope[]>();
+  const toReadFromStore: string[] = [];
+  for (const [commandeId, received] of byCommande) {
+    const reached = rows.get(commandeId)?.version ?? 0;
+    const next = nextContiguous(received, reached);
+    if (next === null) toReadFromStore.push(commandeId);
+    else if (next.length > 0) pending.set(commandeId, next);
+  }
+  for (const event of (await readStreams(pool, toReadFromStore)).map(parseSagaEnvelope)) {
+    if (event.version <= (rows.get(event.aggregate_id)?.version ?? 0)) continue;
+    pending.set(event.aggregate_id, [...(pending.get(event.aggregate_id) ?? []), event]);
+  }
+
+  const step: SagaStep & { leftOver: SagaEnvelope[] } = { transitions: [], refused: [], leftOver: [] };
+  const writes: SagaWrite[] = [];
+  const transitionsOf = new Map<string, SagaTransition[]>();
+  for (const [commandeId, events] of pending) {
+    const folded = foldSaga(commandeId, rows.get(commandeId) ?? null, events, deadlineMs);
+    step.refused.push(...folded.refused);
+    transitionsOf.set(commandeId, folded.transitions);
+    if (folded.write) writes.push(folded.write);
+  }
+  const written = await writeSagaRows(pool, writes);
+  for (const write of writes) {
+    if (!written.has(write.commandeId)) {
+      cache.forget(write.commandeId);
+      step.leftOver.push(...(byCommande.get(write.commandeId) ?? []));
+      continue;
+    }
+    step.transitions.push(...(transitionsOf.get(write.commandeId) ?? []));
+    if (write.final) cache.forget(write.commandeId);
+    else cache.remember(write.commandeId, write.row);
+  }
+  return step;
+}
+
+/** One notification: like `advanceSagas`, but a lost race is thrown, for the consumer to retry. */
 export async function advanceSaga(
   pool: Pool,
   notification: SagaEnvelope,
   deadlineMs: number,
   cache: SagaRowCache = new SagaRowCache(0),
 ): Promise<SagaStep> {
-  const commandeId = notification.aggregate_id;
-  const row = cache.get(commandeId) ?? (await readSagaRow(pool, commandeId));
-  const reached = row?.version ?? 0;
-  const step: SagaStep = { transitions: [], refused: [] };
-  if (notification.version <= reached) return step;
-  const events =
-    notification.version === reached + 1
-      ? [notification]
-      : (await readStream(pool, commandeId)).map(parseSagaEnvelope).filter((e) => e.version > reached);
-  if (events.length === 0) return step;
+  const { leftOver, ...step } = await advanceSagas(pool, [notification], deadlineMs, cache);
+  if (leftOver.length > 0)
+    throw new VersionConflictError(notification.aggregate_id, notification.version - 1);
+  return step;
+}
 
+/** The notifications that follow `reached` without a hole, in order; null when some are missing. */
+function nextContiguous(received: SagaEnvelope[], reached: number): SagaEnvelope[] | null {
+  const byVersion = new Map(received.filter((e) => e.version > reached).map((e) => [e.version, e]));
+  const next: SagaEnvelope[] = [];
+  for (let version = reached + 1; next.length < byVersion.size; version += 1) {
+    const event = byVersion.get(version);
+    if (!event) return null;
+    next.push(event);
+  }
+  return next;
+}
+
+function foldSaga(
+  commandeId: string,
+  row: SagaRow | null,
+  events: SagaEnvelope[],
+  deadlineMs: number,
+): { transitions: SagaTransition[]; refused: string[]; write: SagaWrite | null } {
   let snapshot = row
     ? commandeMachine.resolveState({ value: row.statut as CommandeStatut, context: { raison: row.raison } })
     : null;
   let startedAt = row?.started_at ?? null;
+  const transitions: SagaTransition[] = [];
+  const refused: string[] = [];
   for (const event of events) {
     const result = applyEvent(snapshot, event);
     snapshot = result.snapshot;
     if (!result.accepted) {
-      step.refused.push(event.event_type);
+      refused.push(event.event_type);
       continue;
     }
     startedAt ??= new Date(event.timestamp);
     const statut = statutOf(snapshot);
-    step.transitions.push({
+    transitions.push({
       commandeId,
       eventType: event.event_type,
       statut,
@@ -123,49 +200,85 @@ export async function advanceSaga(
     });
   }
   const last = events.at(-1);
-  if (!snapshot || !last || !startedAt) return step;
+  if (!snapshot || !last || !startedAt) return { transitions, refused, write: null };
   const statut = statutOf(snapshot);
   const updatedAt = new Date(last.timestamp);
-  // The deadline counts from the last progress, so a slow but moving saga is not cut short.
-  const deadlineAt = EXPIRABLE_STATUTS.includes(statut) ? new Date(updatedAt.getTime() + deadlineMs) : null;
-  const written = await pool.query(
-    `INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at, deadline_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $9)
-     ON CONFLICT (commande_id) DO UPDATE
-     SET statut = $2, raison = $3, version = $4, final = $5, updated_at = $7, deadline_at = $9
-     WHERE sagas.version = $8`,
-    [
+  return {
+    transitions,
+    refused,
+    write: {
       commandeId,
-      statut,
-      snapshot.context.raison,
-      last.version,
-      isFinalStatut(statut),
-      startedAt,
+      row: { statut, raison: snapshot.context.raison, version: last.version, started_at: startedAt },
+      final: isFinalStatut(statut),
       updatedAt,
-      reached,
-      deadlineAt,
-    ],
-  );
-  if (written.rowCount !== 1) {
-    cache.forget(commandeId);
-    throw new VersionConflictError(commandeId, reached);
-  }
-  if (isFinalStatut(statut)) cache.forget(commandeId);
-  else {
-    cache.remember(commandeId, {
-      statut,
-      raison: snapshot.context.raison,
-      version: last.version,
-      started_at: startedAt,
-    });
-  }
-  return step;
+      // The deadline counts from the last progress, so a slow but moving saga is not cut short.
+      deadlineAt: EXPIRABLE_STATUTS.includes(statut) ? new Date(updatedAt.getTime() + deadlineMs) : null,
+      expected: row?.version ?? 0,
+    },
+  };
 }
 
-async function readSagaRow(pool: Pool, commandeId: string): Promise<SagaRow | null> {
-  const found = await pool.query(
-    'SELECT statut, raison, version, started_at FROM sagas WHERE commande_id = $1',
-    [commandeId],
+const writtenRowSchema = z.object({ commande_id: z.string() });
+
+/** Writes every row whose version is still the one it was read at; returns the commandes written. */
+async function writeSagaRows(pool: Pool, writes: SagaWrite[]): Promise<Set<string>> {
+  if (writes.length === 0) return new Set();
+  const result = await pool.query(
+    `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bool[],
+                            $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::int[])
+         AS i(commande_id, statut, raison, version, final, started_at, updated_at, deadline_at, expected)
+     ), updated AS (
+       UPDATE sagas AS s
+       SET statut = i.statut, raison = i.raison, version = i.version, final = i.final,
+           updated_at = i.updated_at, deadline_at = i.deadline_at
+       FROM input AS i
+       WHERE i.expected > 0 AND s.commande_id = i.commande_id AND s.version = i.expected
+       RETURNING s.commande_id
+     ), inserted AS (
+       INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at, deadline_at)
+       SELECT commande_id, statut, raison, version, final, started_at, updated_at, deadline_at
+       FROM input WHERE expected = 0
+       ON CONFLICT (commande_id) DO NOTHING
+       RETURNING commande_id
+     )
+     SELECT commande_id FROM updated UNION ALL SELECT commande_id FROM inserted`,
+    [
+      writes.map((w) => w.commandeId),
+      writes.map((w) => w.row.statut),
+      writes.map((w) => w.row.raison),
+      writes.map((w) => w.row.version),
+      writes.map((w) => w.final),
+      writes.map((w) => w.row.started_at),
+      writes.map((w) => w.updatedAt),
+      writes.map((w) => w.deadlineAt),
+      writes.map((w) => w.expected),
+    ],
   );
-  return found.rows[0] ? sagaRowSchema.parse(found.rows[0]) : null;
+  return new Set(result.rows.map((row) => writtenRowSchema.parse(row).commande_id));
+}
+
+/** The rows of these commandes: from the cache when this process wrote them last, else in one read. */
+async function readSagaRows(
+  pool: Pool,
+  commandeIds: string[],
+  cache: SagaRowCache,
+): Promise<Map<string, SagaRow>> {
+  const rows = new Map<string, SagaRow>();
+  const missing: string[] = [];
+  for (const commandeId of commandeIds) {
+    const cached = cache.get(commandeId);
+    if (cached) rows.set(commandeId, cached);
+    else missing.push(commandeId);
+  }
+  if (missing.length === 0) return rows;
+  const found = await pool.query(
+    'SELECT commande_id, statut, raison, version, started_at FROM sagas WHERE commande_id = ANY($1::text[])',
+    [missing],
+  );
+  for (const row of found.rows) {
+    const { commande_id, ...sagaRow } = sagaRowSchema.extend({ commande_id: z.string() }).parse(row);
+    rows.set(commande_id, sagaRow);
+  }
+  return rows;
 }

@@ -2,10 +2,9 @@ import { z } from 'zod';
 import type { SagaEnvelope, SagaEnvelopeOf } from '../../domain/events.js';
 import type { PoolClient } from '../../persistence/database.js';
 import {
-  appendToCommande,
   assertCommandeAccepts,
+  type CommandeSession,
   creationOf,
-  loadCommande,
   statutOfCommande,
 } from '../commande/commande-stream.js';
 import type { ServiceActor } from '../service-actor.js';
@@ -28,26 +27,27 @@ export const stockActor: ServiceActor = {
   name: SOURCE,
   streams: ['commande.evenements', 'paiement.evenements', 'vente.evenements'],
   handles: ['CommandeCreee', 'CommandeExpiree', 'PaiementRefuse', 'PaiementRembourse', 'VenteConfirmee'],
-  async handle(tx, event) {
+  async handle(session, event) {
     switch (event.event_type) {
       case 'CommandeCreee':
-        return reserve(tx, event);
+        return reserve(session, event);
       case 'PaiementRefuse':
-        return release(tx, event, 'paiement_refuse');
+        return release(session, event, 'paiement_refuse');
       case 'PaiementRembourse':
-        return release(tx, event, event.data.raison);
+        return release(session, event, event.data.raison);
       case 'CommandeExpiree':
-        return releaseIfExpiredWithStock(tx, event);
+        return releaseIfExpiredWithStock(session, event);
       case 'VenteConfirmee':
-        return markSold(tx, event);
+        return markSold(session.tx, event);
       default:
         return;
     }
   },
 };
 
-async function reserve(tx: PoolClient, event: SagaEnvelopeOf<'CommandeCreee'>): Promise<void> {
-  const commande = await loadCommande(tx, event.aggregate_id);
+async function reserve(session: CommandeSession, event: SagaEnvelopeOf<'CommandeCreee'>): Promise<void> {
+  const { tx } = session;
+  const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'StockReserve');
   const { magasin_id, client_id, produits, total } = event.data;
   const wanted = new Map<number, number>();
@@ -65,7 +65,7 @@ async function reserve(tx: PoolClient, event: SagaEnvelopeOf<'CommandeCreee'>): 
     .filter((line) => line.disponible < line.demande);
 
   if (manquants.length > 0) {
-    await appendToCommande(tx, commande, {
+    await session.append(commande, {
       event_type: 'StockIndisponible',
       source: SOURCE,
       causation_id: event.event_id,
@@ -86,7 +86,7 @@ async function reserve(tx: PoolClient, event: SagaEnvelopeOf<'CommandeCreee'>): 
      SELECT $1, $2, r.produit_id, r.quantite, 'reservee' FROM unnest($3::int[], $4::int[]) AS r(produit_id, quantite)`,
     [event.aggregate_id, magasin_id, produitIds, quantites],
   );
-  await appendToCommande(tx, commande, {
+  await session.append(commande, {
     event_type: 'StockReserve',
     source: SOURCE,
     causation_id: event.event_id,
@@ -145,11 +145,11 @@ async function settleReservations(
   return lines;
 }
 
-async function release(tx: PoolClient, event: SagaEnvelope, raison: string): Promise<void> {
-  const commande = await loadCommande(tx, event.aggregate_id);
+async function release(session: CommandeSession, event: SagaEnvelope, raison: string): Promise<void> {
+  const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'StockLibere');
-  const lines = await settleReservations(tx, event.aggregate_id, 'liberee');
-  await appendToCommande(tx, commande, {
+  const lines = await settleReservations(session.tx, event.aggregate_id, 'liberee');
+  await session.append(commande, {
     event_type: 'StockLibere',
     source: SOURCE,
     causation_id: event.event_id,
@@ -163,13 +163,13 @@ async function release(tx: PoolClient, event: SagaEnvelope, raison: string): Pro
 
 /** An expired commande that holds stock but was never paid gives its stock back at once. */
 async function releaseIfExpiredWithStock(
-  tx: PoolClient,
+  session: CommandeSession,
   event: SagaEnvelopeOf<'CommandeExpiree'>,
 ): Promise<void> {
-  const commande = await loadCommande(tx, event.aggregate_id);
+  const commande = await session.load(event.aggregate_id);
   // Expired before the reservation: nothing to give back. Expired after payment: the refund comes first.
   if (statutOfCommande(commande) !== 'liberation_stock') return;
-  await release(tx, event, event.data.raison);
+  await release(session, event, event.data.raison);
 }
 
 async function markSold(tx: PoolClient, event: SagaEnvelopeOf<'VenteConfirmee'>): Promise<void> {
