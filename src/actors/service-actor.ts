@@ -39,7 +39,9 @@ export async function handleOnce(
     return await withTransaction(pool, async (tx): Promise<HandleOutcome> => {
       const inserted = await tx.query(RECORD_HANDLED, [actor.name, event.event_id]);
       if (inserted.rowCount === 0) return 'duplicate';
-      await actor.handle(new CommandeSession(tx), event);
+      const session = new CommandeSession(tx);
+      await actor.handle(session, event);
+      await session.flush();
       crashPoint('consumer.before-commit');
       return 'applied';
     });
@@ -73,6 +75,7 @@ export async function handleBatchOnce(
     const session = new CommandeSession(tx);
     await session.preload(toApply.map((event) => event.aggregate_id));
     for (const event of toApply) await actor.handle(session, event);
+    await session.flush();
     crashPoint('consumer.before-commit');
   });
 }

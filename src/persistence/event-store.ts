@@ -19,12 +19,6 @@ const eventRowSchema = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
-const appendedRowSchema = z.object({
-  position: z.number().int(),
-  version: z.number().int(),
-  occurred_at: z.date(),
-});
-
 function toStoredEvent(row: unknown): StoredEvent {
   const { occurred_at, ...rest } = eventRowSchema.parse(row);
   return { ...rest, timestamp: occurred_at.toISOString() };
@@ -33,10 +27,17 @@ function toStoredEvent(row: unknown): StoredEvent {
 const EVENT_COLUMNS =
   'position, event_id, event_type, aggregate_id, version, occurred_at, source, correlation_id, causation_id, data';
 
+export interface StreamAppend {
+  aggregateId: string;
+  /** The stream's version before these events: the append happens only if it is still that. */
+  expectedVersion: number;
+  events: readonly (NewEvent | NewFactEvent)[];
+  /** Defaults to the aggregate id. */
+  correlationId?: string;
+}
+
 /**
  * Appends events to one aggregate's stream, provided it is still at `expectedVersion`.
- * Versions stay gapless: the insert happens only when the stream's last version is the expected one,
- * and the unique (aggregate_id, version) index turns a concurrent writer into a VersionConflictError.
  * Given a transaction's client, the append is part of that transaction; given the pool, it is one
  * statement that is its own transaction (one round trip, no BEGIN/COMMIT).
  */
@@ -47,62 +48,102 @@ export async function appendToStream(
   events: readonly (NewEvent | NewFactEvent)[],
   correlationId: string = aggregateId,
 ): Promise<StoredEvent[]> {
-  if (events.length === 0) return [];
-  const eventIds = events.map(() => randomUUID());
-  const payloads = events.map((event) => JSON.stringify(event.data));
-  const params = [
-    eventIds,
-    events.map((event) => event.event_type),
-    events.map((_, index) => expectedVersion + index + 1),
-    events.map((event) => event.source),
-    events.map((event) => event.causation_id),
-    payloads,
-    aggregateId,
-    correlationId,
-    expectedVersion,
-  ];
+  return appendToStreams(tx, [{ aggregateId, expectedVersion, events, correlationId }]);
+}
+
+// The transaction id is taken before the positions (readAllGapSafe relies on it: a position that is
+// not visible yet belongs to a transaction older than any snapshot that sees a later position).
+// Positions follow the order of the input, so each stream's events get increasing positions.
+const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
+     SELECT pg_current_xact_id() AS id
+   ), input AS (
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::uuid[],
+                          $8::jsonb[], $9::int[]) WITH ORDINALITY
+       AS e(event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, expected, ord)
+   ), heads AS (
+     SELECT s.aggregate_id, (SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = s.aggregate_id) AS version
+     FROM (SELECT DISTINCT aggregate_id FROM input) AS s
+   )
+   INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
+   SELECT e.event_id, e.event_type, e.aggregate_id, e.version, e.source, e.correlation_id, e.causation_id, e.data, tx.id
+   FROM tx, input AS e JOIN heads AS h ON h.aggregate_id = e.aggregate_id
+   WHERE h.version = e.expected
+   ORDER BY e.ord
+   RETURNING position, aggregate_id, version, occurred_at`;
+
+const appendedRowSchema = z.object({
+  position: z.number().int(),
+  aggregate_id: z.string(),
+  version: z.number().int(),
+  occurred_at: z.date(),
+});
+
+/**
+ * Appends to several streams in one statement, each provided it is still at its expected version; all
+ * or nothing. Versions stay gapless: a stream's events are inserted only when its last version is the
+ * expected one, and the unique (aggregate_id, version) index turns a concurrent writer into a
+ * VersionConflictError.
+ */
+export async function appendToStreams(
+  tx: Queryable,
+  appends: readonly StreamAppend[],
+): Promise<StoredEvent[]> {
+  const planned = appends.flatMap(({ aggregateId, expectedVersion, events, correlationId }) =>
+    events.map((event, index) => ({
+      event,
+      event_id: randomUUID(),
+      aggregate_id: aggregateId,
+      version: expectedVersion + index + 1,
+      correlation_id: correlationId ?? aggregateId,
+      payload: JSON.stringify(event.data),
+      expected: expectedVersion,
+    })),
+  );
+  if (planned.length === 0) return [];
   try {
-    const result = await tx.query(
-      // The transaction id is taken before the positions (readAllGapSafe relies on it: a position that
-      // is not visible yet belongs to a transaction older than any snapshot that sees a later position).
-      `WITH tx AS MATERIALIZED (
-         SELECT pg_current_xact_id() AS id
-       ), current_version AS (
-         SELECT coalesce(max(version), 0) AS version FROM events WHERE aggregate_id = $7
-       )
-       INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
-       SELECT e.event_id, e.event_type, $7, e.version, e.source, $8, e.causation_id, e.data, tx.id
-       FROM tx, current_version,
-            unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::jsonb[])
-              AS e(event_id, event_type, version, source, causation_id, data)
-       WHERE current_version.version = $9
-       RETURNING position, version, occurred_at`,
-      params,
-    );
-    if (result.rowCount !== events.length) throw new VersionConflictError(aggregateId, expectedVersion);
+    const result = await tx.query(APPEND_STATEMENT, [
+      planned.map((p) => p.event_id),
+      planned.map((p) => p.event.event_type),
+      planned.map((p) => p.aggregate_id),
+      planned.map((p) => p.version),
+      planned.map((p) => p.event.source),
+      planned.map((p) => p.correlation_id),
+      planned.map((p) => p.event.causation_id),
+      planned.map((p) => p.payload),
+      planned.map((p) => p.expected),
+    ]);
+    if (result.rowCount !== planned.length) {
+      const first = appends[0];
+      throw new VersionConflictError(first?.aggregateId ?? '?', first?.expectedVersion ?? 0);
+    }
     eventsAppended(tx);
     // Only what the database decided comes back; the rest is what was just written.
-    return result.rows
-      .map((row) => appendedRowSchema.parse(row))
-      .sort((a, b) => a.version - b.version)
-      .map(({ position, version, occurred_at }) => {
-        const index = version - expectedVersion - 1;
-        const event = events[index] as NewEvent | NewFactEvent;
-        return {
-          position,
-          event_id: eventIds[index] as string,
-          event_type: event.event_type,
-          aggregate_id: aggregateId,
-          version,
-          timestamp: occurred_at.toISOString(),
-          source: event.source,
-          correlation_id: correlationId,
-          causation_id: event.causation_id,
-          data: JSON.parse(payloads[index] as string) as Record<string, unknown>,
-        };
-      });
+    const decided = new Map(
+      result.rows
+        .map((row) => appendedRowSchema.parse(row))
+        .map((row) => [`${row.aggregate_id}\u0000${row.version}`, row]),
+    );
+    return planned.map((p) => {
+      const row = decided.get(`${p.aggregate_id}\u0000${p.version}`);
+      if (!row) throw new Error(`append to ${p.aggregate_id} returned no row for version ${p.version}`);
+      return {
+        position: row.position,
+        event_id: p.event_id,
+        event_type: p.event.event_type,
+        aggregate_id: p.aggregate_id,
+        version: p.version,
+        timestamp: row.occurred_at.toISOString(),
+        source: p.event.source,
+        correlation_id: p.correlation_id,
+        causation_id: p.event.causation_id,
+        data: JSON.parse(p.payload) as Record<string, unknown>,
+      };
+    });
   } catch (error) {
-    if (pgErrorCode(error) === '23505') throw new VersionConflictError(aggregateId, expectedVersion);
+    if (pgErrorCode(error) === '23505') {
+      const first = appends[0];
+      throw new VersionConflictError(first?.aggregateId ?? '?', first?.expectedVersion ?? 0);
+    }
     throw error;
   }
 }

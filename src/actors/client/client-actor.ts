@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { SagaEnvelopeOf } from '../../domain/events.js';
 import { fromCents, toCents } from '../../domain/money.js';
-import type { PoolClient } from '../../persistence/database.js';
 import {
   assertCommandeAccepts,
   type CommandeSession,
@@ -31,16 +30,18 @@ async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve
   assertCommandeAccepts(commande, 'PaiementAccepte');
   const { client_id, magasin_id, total } = event.data;
   const totalCents = toCents(total);
-  const locked = await tx.query('SELECT solde_cents FROM clients WHERE id = $1 FOR UPDATE', [client_id]);
-  const soldeCents = locked.rows[0] ? balanceRowSchema.parse(locked.rows[0]).solde_cents : 0;
-
-  if (locked.rows[0] && soldeCents >= totalCents) {
-    await tx.query('UPDATE clients SET solde_cents = solde_cents - $2 WHERE id = $1', [
-      client_id,
-      totalCents,
-    ]);
-    await recordPayment(tx, event.aggregate_id, client_id, totalCents, 'accepte');
-    await session.append(commande, {
+  // One statement on the usual path: the debit happens only if the balance covers it (checked on the row's
+  // latest version, so two payments of one client cannot both spend the same money), and records itself.
+  const debited = await tx.query(
+    `WITH debit AS (
+       UPDATE clients SET solde_cents = solde_cents - $3 WHERE id = $2 AND solde_cents >= $3 RETURNING id
+     )
+     INSERT INTO paiements (commande_id, client_id, montant_cents, statut)
+     SELECT $1, id, $3, 'accepte' FROM debit`,
+    [event.aggregate_id, client_id, totalCents],
+  );
+  if (debited.rowCount === 1) {
+    session.append(commande, {
       event_type: 'PaiementAccepte',
       source: SOURCE,
       causation_id: event.event_id,
@@ -48,8 +49,14 @@ async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve
     });
     return;
   }
-  await recordPayment(tx, event.aggregate_id, client_id, totalCents, 'refuse');
-  await session.append(commande, {
+  const balance = await tx.query('SELECT solde_cents FROM clients WHERE id = $1', [client_id]);
+  const known = balance.rows[0] ? balanceRowSchema.parse(balance.rows[0]) : null;
+  const soldeCents = known?.solde_cents ?? 0;
+  await tx.query(
+    `INSERT INTO paiements (commande_id, client_id, montant_cents, statut) VALUES ($1, $2, $3, 'refuse')`,
+    [event.aggregate_id, client_id, totalCents],
+  );
+  session.append(commande, {
     event_type: 'PaiementRefuse',
     source: SOURCE,
     causation_id: event.event_id,
@@ -58,7 +65,7 @@ async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve
       magasin_id,
       total,
       solde: fromCents(soldeCents),
-      raison: locked.rows[0] ? 'solde_insuffisant' : 'client_inconnu',
+      raison: known ? 'solde_insuffisant' : 'client_inconnu',
     },
   });
 }
@@ -85,7 +92,7 @@ async function refundIfPaid(
     payment.client_id,
     payment.montant_cents,
   ]);
-  await session.append(commande, {
+  session.append(commande, {
     event_type: 'PaiementRembourse',
     source: SOURCE,
     causation_id: event.event_id,
@@ -96,17 +103,4 @@ async function refundIfPaid(
       raison: event.data.raison,
     },
   });
-}
-
-async function recordPayment(
-  tx: PoolClient,
-  commandeId: string,
-  clientId: number,
-  montantCents: number,
-  statut: 'accepte' | 'refuse',
-): Promise<void> {
-  await tx.query(
-    'INSERT INTO paiements (commande_id, client_id, montant_cents, statut) VALUES ($1, $2, $3, $4)',
-    [commandeId, clientId, montantCents, statut],
-  );
 }

@@ -15,7 +15,13 @@ import {
   statutOf,
 } from '../../machines/commande-replay.js';
 import type { PoolClient } from '../../persistence/database.js';
-import { appendToStream, readStream, readStreams } from '../../persistence/event-store.js';
+import {
+  appendToStream,
+  appendToStreams,
+  readStream,
+  readStreams,
+  type StreamAppend,
+} from '../../persistence/event-store.js';
 
 /** A commande as rehydrated from its events: what the order machine says it is now. */
 export interface LoadedCommande {
@@ -36,11 +42,13 @@ function rehydrate(commandeId: string, events: SagaEnvelope[]): LoadedCommande {
 
 /**
  * The commandes one transaction works on: read from the event store once (several at a time with
- * `preload`), then kept up to date with what the transaction appends, so that handling a batch of
- * events costs one read instead of one per event.
+ * `preload`), and kept up to date with what the transaction appends. Appends are checked by the order
+ * machine at once but written by `flush`, all in one statement, so that handling a batch of events costs
+ * one read and one write of the event store instead of one of each per event.
  */
 export class CommandeSession {
   private readonly loaded = new Map<string, LoadedCommande>();
+  private readonly unwritten = new Map<string, StreamAppend & { events: NewEvent[] }>();
 
   constructor(readonly tx: PoolClient) {}
 
@@ -55,24 +63,43 @@ export class CommandeSession {
   }
 
   async load(commandeId: string): Promise<LoadedCommande> {
-    const known = this.loaded.get(commandeId);
-    if (known) return known;
-    const commande = await loadCommande(this.tx, commandeId);
-    this.loaded.set(commandeId, commande);
+    await this.preload([commandeId]);
+    const commande = this.loaded.get(commandeId);
+    if (!commande) throw new Error(`commande ${commandeId} could not be loaded`);
     return commande;
   }
 
-  /** Appends as `appendToCommande` does, and moves this session's copy of the commande forward. */
-  async append(commande: LoadedCommande, event: NewEvent): Promise<SagaEnvelope> {
-    const stored = await appendToCommande(this.tx, commande, event);
-    const { snapshot } = applyEvent(commande.snapshot, stored);
-    this.loaded.set(commande.commandeId, {
-      commandeId: commande.commandeId,
-      version: stored.version,
-      snapshot,
-      events: [...commande.events, stored],
-    });
-    return stored;
+  /**
+   * The next event of a commande, at the version it was loaded at: refused at once (TransitionRefusedError)
+   * when the commande's state does not take it; written with the others by `flush`.
+   */
+  append(commande: LoadedCommande, event: NewEvent): void {
+    const { accepted, snapshot } = applyEvent(commande.snapshot, event);
+    if (!accepted) {
+      throw new TransitionRefusedError(
+        commande.commandeId,
+        event.event_type,
+        statutOfCommande(commande) ?? 'inexistante',
+      );
+    }
+    const pending = this.unwritten.get(commande.commandeId) ?? {
+      aggregateId: commande.commandeId,
+      expectedVersion: commande.version,
+      events: [],
+    };
+    pending.events.push(event);
+    this.unwritten.set(commande.commandeId, pending);
+    this.loaded.set(commande.commandeId, { ...commande, version: commande.version + 1, snapshot });
+  }
+
+  /**
+   * Writes what was appended since the last flush, provided no other writer moved those commandes since
+   * they were loaded (else a VersionConflictError, and the transaction is to be rolled back).
+   */
+  async flush(): Promise<void> {
+    const appends = [...this.unwritten.values()];
+    this.unwritten.clear();
+    await appendToStreams(this.tx, appends);
   }
 }
 

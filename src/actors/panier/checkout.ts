@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
-import { type Pool, withTransaction } from '../../persistence/database.js';
+import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
 import { appendToStream } from '../../persistence/event-store.js';
-import { readPanier } from './panier-repository.js';
+import { toPanier } from './panier-repository.js';
 
 const SOURCE = 'panier-service';
 
@@ -18,8 +18,9 @@ const existingCheckoutSchema = z.object({ commande_id: z.string() });
 
 /**
  * Turns the client's cart into a commande: CommandeCreee is appended and the cart emptied in one
- * transaction. The client's row is locked so that two checkouts of one client never share a cart,
- * and an Idempotency-Key seen before returns the commande it created.
+ * transaction. The cart is taken by deleting its rows, so two checkouts of one client never share it (the
+ * second waits for the first and finds the cart empty), and an Idempotency-Key seen before returns the
+ * commande it created. The usual path is two statements; only a refusal asks why.
  */
 export async function checkout(
   pool: Pool,
@@ -28,22 +29,22 @@ export async function checkout(
   idempotencyKey: string | undefined,
 ): Promise<CheckoutResult> {
   return withTransaction(pool, async (tx) => {
-    const client = await tx.query('SELECT 1 FROM clients WHERE id = $1 FOR UPDATE', [clientId]);
-    if (client.rowCount === 0) throw new NotFoundError(`client ${clientId} not found`);
     if (idempotencyKey !== undefined) {
-      const existing = await tx.query(
-        'SELECT commande_id FROM checkouts WHERE client_id = $1 AND idempotency_key = $2',
-        [clientId, idempotencyKey],
-      );
-      if (existing.rows[0]) {
-        const { commande_id } = existingCheckoutSchema.parse(existing.rows[0]);
-        return { commande_id, statut: 'en_attente_stock', replayed: true };
-      }
+      const earlier = await findCheckout(tx, clientId, idempotencyKey);
+      if (earlier) return earlier;
     }
-    const magasin = await tx.query('SELECT 1 FROM magasins WHERE id = $1', [magasinId]);
-    if (magasin.rowCount === 0) throw new NotFoundError(`magasin ${magasinId} not found`);
-    const panier = await readPanier(tx, clientId);
-    if (panier.articles.length === 0) throw new ConflictError(`the panier of client ${clientId} is empty`);
+    const taken = await tx.query(
+      `WITH taken AS (
+         DELETE FROM panier_articles
+         WHERE client_id = $1 AND EXISTS (SELECT 1 FROM magasins WHERE id = $2)
+         RETURNING produit_id, quantite
+       )
+       SELECT t.produit_id, t.quantite, p.prix_cents
+       FROM taken AS t JOIN produits AS p ON p.id = t.produit_id ORDER BY t.produit_id`,
+      [clientId, magasinId],
+    );
+    const panier = toPanier(clientId, taken.rows);
+    if (panier.articles.length === 0) return refuse(tx, clientId, magasinId, idempotencyKey);
 
     const commandeId = `cmd-${randomUUID()}`;
     await appendToStream(tx, commandeId, 0, [
@@ -54,7 +55,6 @@ export async function checkout(
         data: { client_id: clientId, magasin_id: magasinId, produits: panier.articles, total: panier.total },
       },
     ]);
-    await tx.query('DELETE FROM panier_articles WHERE client_id = $1', [clientId]);
     if (idempotencyKey !== undefined) {
       await tx.query('INSERT INTO checkouts (client_id, idempotency_key, commande_id) VALUES ($1, $2, $3)', [
         clientId,
@@ -64,4 +64,37 @@ export async function checkout(
     }
     return { commande_id: commandeId, statut: 'en_attente_stock', replayed: false };
   });
+}
+
+async function findCheckout(
+  tx: PoolClient,
+  clientId: number,
+  idempotencyKey: string,
+): Promise<CheckoutResult | null> {
+  const existing = await tx.query(
+    'SELECT commande_id FROM checkouts WHERE client_id = $1 AND idempotency_key = $2',
+    [clientId, idempotencyKey],
+  );
+  if (!existing.rows[0]) return null;
+  const { commande_id } = existingCheckoutSchema.parse(existing.rows[0]);
+  return { commande_id, statut: 'en_attente_stock', replayed: true };
+}
+
+/** Nothing was taken: an unknown client or store, a retry that lost the race to its twin, or an empty cart. */
+async function refuse(
+  tx: PoolClient,
+  clientId: number,
+  magasinId: number,
+  idempotencyKey: string | undefined,
+): Promise<CheckoutResult> {
+  const client = await tx.query('SELECT 1 FROM clients WHERE id = $1', [clientId]);
+  if (client.rowCount === 0) throw new NotFoundError(`client ${clientId} not found`);
+  if (idempotencyKey !== undefined) {
+    // A concurrent checkout with the same key took the cart while this one waited for it.
+    const twin = await findCheckout(tx, clientId, idempotencyKey);
+    if (twin) return twin;
+  }
+  const magasin = await tx.query('SELECT 1 FROM magasins WHERE id = $1', [magasinId]);
+  if (magasin.rowCount === 0) throw new NotFoundError(`magasin ${magasinId} not found`);
+  throw new ConflictError(`the panier of client ${clientId} is empty`);
 }

@@ -32,7 +32,12 @@ export async function readPanier(db: Queryable, clientId: number): Promise<Panie
      WHERE a.client_id = $1 ORDER BY a.produit_id`,
     [clientId],
   );
-  const lines = result.rows.map((row) => articleRowSchema.parse(row));
+  return toPanier(clientId, result.rows);
+}
+
+/** A cart from rows of (produit_id, quantite, prix_cents): prices and total computed in cents. */
+export function toPanier(clientId: number, rows: unknown[]): Panier {
+  const lines = rows.map((row) => articleRowSchema.parse(row));
   const totalCents = lines.reduce((sum, line) => sum + line.prix_cents * line.quantite, 0);
   return {
     client_id: clientId,

@@ -65,7 +65,7 @@ async function reserve(session: CommandeSession, event: SagaEnvelopeOf<'Commande
     .filter((line) => line.disponible < line.demande);
 
   if (manquants.length > 0) {
-    await session.append(commande, {
+    session.append(commande, {
       event_type: 'StockIndisponible',
       source: SOURCE,
       causation_id: event.event_id,
@@ -76,17 +76,17 @@ async function reserve(session: CommandeSession, event: SagaEnvelopeOf<'Commande
 
   const quantites = produitIds.map((id) => wanted.get(id) ?? 0);
   await tx.query(
-    `UPDATE stock AS s SET quantite = s.quantite - r.quantite, reservee = s.reservee + r.quantite
-     FROM unnest($2::int[], $3::int[]) AS r(produit_id, quantite)
-     WHERE s.magasin_id = $1 AND s.produit_id = r.produit_id`,
-    [magasin_id, produitIds, quantites],
-  );
-  await tx.query(
-    `INSERT INTO stock_reservations (commande_id, magasin_id, produit_id, quantite, statut)
-     SELECT $1, $2, r.produit_id, r.quantite, 'reservee' FROM unnest($3::int[], $4::int[]) AS r(produit_id, quantite)`,
+    `WITH reserved AS (
+       UPDATE stock AS s SET quantite = s.quantite - r.quantite, reservee = s.reservee + r.quantite
+       FROM unnest($3::int[], $4::int[]) AS r(produit_id, quantite)
+       WHERE s.magasin_id = $2 AND s.produit_id = r.produit_id
+       RETURNING s.produit_id, r.quantite
+     )
+     INSERT INTO stock_reservations (commande_id, magasin_id, produit_id, quantite, statut)
+     SELECT $1, $2, produit_id, quantite, 'reservee' FROM reserved`,
     [event.aggregate_id, magasin_id, produitIds, quantites],
   );
-  await session.append(commande, {
+  session.append(commande, {
     event_type: 'StockReserve',
     source: SOURCE,
     causation_id: event.event_id,
@@ -149,7 +149,7 @@ async function release(session: CommandeSession, event: SagaEnvelope, raison: st
   const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'StockLibere');
   const lines = await settleReservations(session.tx, event.aggregate_id, 'liberee');
-  await session.append(commande, {
+  session.append(commande, {
     event_type: 'StockLibere',
     source: SOURCE,
     causation_id: event.event_id,

@@ -27,7 +27,7 @@ async function recordSale(session: CommandeSession, event: SagaEnvelopeOf<'Paiem
     [event.aggregate_id, client_id, magasin_id, toCents(total)],
   );
   const { id } = venteIdSchema.parse(inserted.rows[0]);
-  await session.append(commande, {
+  session.append(commande, {
     event_type: 'VenteConfirmee',
     source: SOURCE,
     causation_id: event.event_id,
