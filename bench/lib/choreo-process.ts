@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { type ProcessSample, sampleProcess } from './proc-stats.js';
@@ -41,7 +41,11 @@ export class ChoreoProcess {
       this.stderrTail.push(chunk);
       if (this.stderrTail.length > 50) this.stderrTail.shift();
     });
-    child.stdout?.resume();
+    // Everything choreo logs (warnings and errors at the bench's LOG_LEVEL) is kept for the run's reader.
+    mkdirSync(resolve(import.meta.dirname, '../results'), { recursive: true });
+    const log = createWriteStream(resolve(import.meta.dirname, '../results/choreo.log'));
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
   }
 
   static async start(options: ChoreoProcessOptions): Promise<ChoreoProcess> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 
 // bigint columns (positions, cents) fit in a JS number for any realistic volume; parse them as numbers.
@@ -10,7 +11,36 @@ export function createPool(databaseUrl: string, max = 20): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5_000 });
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  pool.on('connect', prepareParameterizedStatements);
   return pool;
+}
+
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `choreo-${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * Every statement with parameters becomes a named prepared statement on this connection, so PostgreSQL
+ * parses and plans it once per connection instead of at each call (the same few statements run
+ * thousands of times a second). Statements without parameters (DDL, BEGIN, COMMIT) are left as they are.
+ */
+function prepareParameterizedStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const prepared = (...args: unknown[]): unknown => {
+    const [text, values, ...rest] = args;
+    if (typeof text === 'string' && Array.isArray(values)) {
+      return query({ name: statementName(text), text, values }, ...rest);
+    }
+    return query(...args);
+  };
+  client.query = prepared as typeof client.query;
 }
 
 /** Creates the database named in the URL when it does not exist yet, so `npm start` works on a fresh server. */

@@ -2,6 +2,7 @@ import { eventStoreMigration } from './001-event-store.js';
 import { servicesMigration } from './002-services.js';
 import { sagaDeadlinesMigration } from './003-saga-deadlines.js';
 import { eventStoreWritePathMigration } from './004-event-store-write-path.js';
+import { eventsWithoutTypeIndexMigration } from './005-events-without-type-index.js';
 
 export interface Migration {
   version: number;
@@ -15,4 +16,5 @@ export const MIGRATIONS: Migration[] = [
   servicesMigration,
   sagaDeadlinesMigration,
   eventStoreWritePathMigration,
+  eventsWithoutTypeIndexMigration,
 ];
