@@ -49,6 +49,8 @@ const SERVICE_ACTORS: Partial<Record<ActorName, ServiceActor>> = {
   ventes: ventesActor,
 };
 
+const PROJECTION_LINGER_MS = 50;
+
 /**
  * One choreo process: the HTTP API (always), plus the actors named in ACTORS. Built without starting,
  * so tests can hold every part; `start` begins consuming, `stop` drains and closes in reverse order.
@@ -256,6 +258,8 @@ export class Choreo {
       notifier: this.notifier,
       logger: this.logger,
       handle: projectCommandes,
+      // A read model a few tens of milliseconds behind is fresh enough, and far cheaper in batches.
+      lingerMs: PROJECTION_LINGER_MS,
     });
   }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StoredEvent } from '../domain/events.js';
 import { type Pool, type PoolClient, withTransaction } from './database.js';
-import { type PositionGap, readAllGapSafe } from './event-store.js';
+import { EVENT_COLUMNS, GAP_SAFE_COLUMNS, type PositionGap, takeGapSafe } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
 
 export interface CheckpointedReaderOptions {
@@ -19,6 +19,11 @@ export interface CheckpointedReaderOptions {
   /** How soon to look again when stopped at a hole in the positions (a rollback sends no notification). */
   gapRetryMs?: number;
   /**
+   * Once woken, wait this long before reading, so that one batch takes what several commits appended: for
+   * readers whose freshness matters less than their cost (a read model), not for the relay.
+   */
+  lingerMs?: number;
+  /**
    * Asked before each batch: true when what was handed downstream has been lost (e.g. Redis restarted
    * empty) and the reader must go through the store again from the start. Keep it cheap.
    */
@@ -30,13 +35,8 @@ export type BatchOutcome =
   | { kind: 'busy' }
   | { kind: 'idle' };
 
-const checkpointRowSchema = z.object({ position: z.number().int() });
-const peekRowSchema = z.object({
-  checkpoint: z.number().int(),
-  next_position: z.number().int().nullable(),
-  snapshot_xmin: z.string(),
-  snapshot_xmax: z.string(),
-});
+const checkpointRowSchema = z.object({ checkpoint: z.number().int() });
+const peekRowSchema = z.object({ next_position: z.number().int().nullable(), snapshot_xmin: z.string() });
 
 /**
  * Reads the event store in position order from a durable checkpoint. The handler's effects and the new
@@ -78,10 +78,10 @@ export class CheckpointedReader {
   }
 
   /**
-   * One batch; exposed so tests and rebuilds can drive the reader step by step. When nothing lies past the
-   * checkpoint this costs one statement and no transaction; otherwise the checkpoint row is locked (another
-   * process holding it makes this one "busy"), the batch handled and the checkpoint moved, in one
-   * transaction.
+   * One batch; exposed so tests and rebuilds can drive the reader step by step. The checkpoint row is
+   * locked and the events past it read in one statement (another process holding the row makes this one
+   * "busy"); the batch is handled and the checkpoint moved in the same transaction. While the reader waits
+   * at a hole right after its checkpoint, it looks with one statement and no transaction.
    */
   async processBatch(): Promise<BatchOutcome> {
     const { pool, name, handle } = this.options;
@@ -93,45 +93,28 @@ export class CheckpointedReader {
       this.checkpointCreated = true;
     }
     await this.rewindIfAsked();
-    // Outside any transaction: what is the next position past the checkpoint, and is it the very next one?
-    const peeked = await pool.query(
-      `SELECT c.position AS checkpoint,
-              (SELECT min(position) FROM events WHERE position > c.position) AS next_position,
-              pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin,
-              pg_snapshot_xmax(pg_current_snapshot())::text AS snapshot_xmax
-       FROM checkpoints AS c WHERE c.name = $1`,
-      [name],
-    );
-    if (!peeked.rows[0]) {
-      // The checkpoint row was removed: start again from position 0 on the next batch.
-      this.checkpointCreated = false;
-      return { kind: 'idle' };
-    }
-    const peek = peekRowSchema.parse(peeked.rows[0]);
-    if (peek.next_position === null) {
-      this.gap = null;
-      return { kind: 'idle' };
-    }
-    if (peek.next_position !== peek.checkpoint + 1) {
-      // A hole right after the checkpoint: wait for its transaction to commit (which wakes this reader)
-      // or, if it rolled back, for every transaction running when the hole was first seen to end.
-      const known =
-        this.gap !== null && peek.checkpoint + 1 >= this.gap.from && peek.next_position <= this.gap.upTo;
-      if (!known) {
-        this.gap = { from: peek.checkpoint + 1, upTo: peek.next_position, xmax: BigInt(peek.snapshot_xmax) };
-        return { kind: 'idle' };
-      }
-      if (this.gap !== null && BigInt(peek.snapshot_xmin) < this.gap.xmax) return { kind: 'idle' };
-    }
+    if (await this.stillAtHole()) return { kind: 'idle' };
     const outcome = await withTransaction(pool, async (tx): Promise<BatchOutcome> => {
-      const locked = await tx.query(
-        'SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED',
-        [name],
+      const read = await tx.query(
+        `SELECT c.position AS checkpoint, ${GAP_SAFE_COLUMNS}, e.*
+         FROM (SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED) AS c
+         LEFT JOIN LATERAL (
+           SELECT ${EVENT_COLUMNS} FROM events WHERE position > c.position ORDER BY position LIMIT $2
+         ) AS e ON true`,
+        [name, this.batchSize],
       );
-      if (!locked.rows[0]) return { kind: 'busy' };
-      const checkpoint = checkpointRowSchema.parse(locked.rows[0]);
-      this.lastPositionRead = checkpoint.position;
-      const { events, gap } = await readAllGapSafe(tx, checkpoint.position, this.batchSize, this.gap);
+      if (!read.rows[0]) {
+        // Another process holds the checkpoint, or it was removed (then it is created again next time).
+        this.checkpointCreated = false;
+        return { kind: 'busy' };
+      }
+      const { checkpoint } = checkpointRowSchema.parse(read.rows[0]);
+      this.lastPositionRead = checkpoint;
+      const { events, gap } = takeGapSafe(
+        read.rows.map(({ checkpoint: _, ...row }) => row),
+        checkpoint,
+        this.gap,
+      );
       this.gap = gap;
       const last = events.at(-1);
       if (!last) return { kind: 'idle' };
@@ -141,6 +124,24 @@ export class CheckpointedReader {
     });
     if (outcome.kind === 'handled') this.lastPositionRead = outcome.position;
     return outcome;
+  }
+
+  /**
+   * True while the hole right after the checkpoint may still fill: its transaction has not committed (its
+   * commit wakes this reader) and, if it rolled back, some transaction running when the hole was first
+   * seen is still running.
+   */
+  private async stillAtHole(): Promise<boolean> {
+    const gap = this.gap;
+    if (gap === null || gap.from !== this.lastPositionRead + 1) return false;
+    const peeked = await this.options.pool.query(
+      `SELECT (SELECT min(position) FROM events WHERE position > $1) AS next_position,
+              pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin`,
+      [this.lastPositionRead],
+    );
+    const peek = peekRowSchema.parse(peeked.rows[0]);
+    if (peek.next_position === null || peek.next_position === gap.from) return false;
+    return BigInt(peek.snapshot_xmin) < gap.xmax;
   }
 
   /** Goes back to the start of the store when the reader's downstream says it lost what it was given. */
@@ -186,6 +187,7 @@ export class CheckpointedReader {
             ? this.gapRetryMs
             : this.pollIntervalMs;
       await this.sleepUntilWoken(backoff);
+      if (this.options.lingerMs && this.running) await delay(this.options.lingerMs);
     }
   }
 
@@ -201,4 +203,8 @@ export class CheckpointedReader {
       this.wake = done;
     });
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -24,7 +24,7 @@ function toStoredEvent(row: unknown): StoredEvent {
   return { ...rest, timestamp: occurred_at.toISOString() };
 }
 
-const EVENT_COLUMNS =
+export const EVENT_COLUMNS =
   'position, event_id, event_type, aggregate_id, version, occurred_at, source, correlation_id, causation_id, data';
 
 export interface StreamAppend {
@@ -205,6 +205,10 @@ export interface GapSafeBatch {
 
 const snapshotRowSchema = z.object({ snapshot_xmin: z.string(), snapshot_xmax: z.string() });
 
+/** The SELECT list that `takeGapSafe` expects: the statement's snapshot bounds, then the event columns. */
+export const GAP_SAFE_COLUMNS = `pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin,
+  pg_snapshot_xmax(pg_current_snapshot())::text AS snapshot_xmax`;
+
 /**
  * Events after `after` with no hole in their positions. Positions are taken at insert but become visible
  * at commit, so a later position can be visible before an earlier one: reading past the hole would skip
@@ -219,30 +223,38 @@ export async function readAllGapSafe(
   knownGap: PositionGap | null = null,
 ): Promise<GapSafeBatch> {
   const result = await db.query(
-    `SELECT pg_snapshot_xmin(snap.s)::text AS snapshot_xmin, pg_snapshot_xmax(snap.s)::text AS snapshot_xmax, e.*
-     FROM (SELECT pg_current_snapshot() AS s) AS snap
+    `SELECT ${GAP_SAFE_COLUMNS}, e.*
+     FROM (SELECT 1) AS one
      LEFT JOIN LATERAL (
        SELECT ${EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
      ) AS e ON true`,
     [after, limit],
   );
-  const first = snapshotRowSchema.parse(result.rows[0]);
+  return takeGapSafe(result.rows, after, knownGap);
+}
+
+/**
+ * The gap-safe prefix of rows read as `readAllGapSafe` reads them: one row per event after `after` in
+ * position order (or a single row of NULL events), each with the snapshot's xmin and xmax.
+ */
+export function takeGapSafe(
+  rows: readonly Record<string, unknown>[],
+  after: number,
+  knownGap: PositionGap | null,
+): GapSafeBatch {
+  const first = snapshotRowSchema.parse(rows[0]);
   const xmin = BigInt(first.snapshot_xmin);
   const xmax = BigInt(first.snapshot_xmax);
   const events: StoredEvent[] = [];
   let expected = after + 1;
-  for (const row of result.rows) {
+  for (const row of rows) {
     if (row.position === null) break;
     const { snapshot_xmin: _, snapshot_xmax: __, ...columns } = row;
     const event = toStoredEvent(columns);
     if (event.position !== expected) {
-      const settled =
-        knownGap !== null &&
-        expected >= knownGap.from &&
-        event.position <= knownGap.upTo &&
-        xmin >= knownGap.xmax;
+      const sameHole = knownGap !== null && expected >= knownGap.from && event.position <= knownGap.upTo;
+      const settled = sameHole && knownGap !== null && xmin >= knownGap.xmax;
       if (!settled) {
-        const sameHole = knownGap !== null && expected >= knownGap.from && event.position <= knownGap.upTo;
         return { events, gap: sameHole ? knownGap : { from: expected, upTo: event.position, xmax } };
       }
     }
