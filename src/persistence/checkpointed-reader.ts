@@ -52,6 +52,7 @@ export class CheckpointedReader {
   private lastPositionRead = 0;
   private gap: PositionGap | null = null;
   private checkpointCreated = false;
+  private notifiedWhileBusy = false;
 
   constructor(private readonly options: CheckpointedReaderOptions) {
     this.batchSize = options.batchSize ?? 500;
@@ -161,7 +162,8 @@ export class CheckpointedReader {
   }
 
   private readonly onNotification = (): void => {
-    this.wake?.();
+    if (this.wake) this.wake();
+    else this.notifiedWhileBusy = true;
   };
 
   private async run(): Promise<void> {
@@ -180,6 +182,12 @@ export class CheckpointedReader {
         outcome = { kind: 'idle' };
       }
       if (outcome.kind === 'handled' && outcome.count === this.batchSize) continue;
+      // Events committed while this batch was being handled: read them now rather than at the next poll.
+      if (this.notifiedWhileBusy && failures === 0 && this.gap === null) {
+        this.notifiedWhileBusy = false;
+        if (this.options.lingerMs) await delay(this.options.lingerMs);
+        continue;
+      }
       const backoff =
         failures > 0
           ? Math.min(200 * 2 ** failures, 5_000)
@@ -198,6 +206,7 @@ export class CheckpointedReader {
       function done(): void {
         clearTimeout(timer);
         self.wake = null;
+        self.notifiedWhileBusy = false;
         resolve();
       }
       this.wake = done;
