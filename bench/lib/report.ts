@@ -109,7 +109,9 @@ export function rows(report: BenchReport): Row[] {
       section: 'ceiling',
       metric: 'raw pg + ioredis, same ops per saga',
       value: `${fmt(ceiling.sagasPerSecond)} sagas/s`,
-      reference: `${fmt(ceiling.transactionsPerSecond)} tx/s + ${fmt(ceiling.redisOpsPerSecond)} stream ops/s`,
+      reference:
+        `${fmt(ceiling.cost.transactions, 1)} tx + ${fmt(ceiling.cost.xadd + ceiling.cost.xreadgroup + ceiling.cost.xack, 1)} ` +
+        `stream ops per saga, ${ceiling.cost.source}: ${fmt(ceiling.transactionsPerSecond)} tx/s + ${fmt(ceiling.redisOpsPerSecond)} stream ops/s`,
       target: '',
     });
   }

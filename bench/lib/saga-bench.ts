@@ -39,6 +39,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
   });
   const http = new BenchHttp(choreo.baseUrl, 128);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const counters = new Redis(options.redisUrl, { lazyConnect: false });
   pool.on('error', () => {});
   const steps: StepResult[] = [];
   let totalOrders = 0;
@@ -52,6 +53,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
     const context: StepContext = {
       http,
       pool,
+      redis: counters,
       choreo,
       progress,
       drainGraceMs: options.drainGraceMs,
@@ -128,6 +130,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
   } finally {
     http.close();
     await pool.end();
+    counters.disconnect();
     const code = await choreo.stop();
     if (code !== 0) process.stderr.write(`choreo exited with ${code}\n${choreo.logTail}\n`);
     await deleteStreams(options.redisUrl, streamPrefix);

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { ChoreoProcess } from './choreo-process.js';
 import type { BenchHttp } from './http.js';
@@ -51,6 +52,8 @@ export interface StepResult {
   postgresCpuMsPerSaga: number;
   /** PostgreSQL transactions (commits + rollbacks in choreo's database) per completed saga, readers included. */
   transactionsPerSaga: number;
+  /** Redis stream commands per completed saga, counted by Redis itself (INFO commandstats). */
+  streamOpsPerSaga: StreamOps;
   peakRssMb: number;
   timeline: TimelinePoint[];
 }
@@ -72,6 +75,20 @@ async function countFinals(pool: pg.Pool, afterPosition: number): Promise<number
   return result.rows[0]?.count ?? 0;
 }
 
+/** The stream commands a saga costs: what the machine's ceiling replays without choreo. */
+export interface StreamOps {
+  xadd: number;
+  xreadgroup: number;
+  xack: number;
+}
+
+async function streamOpCounts(redis: Redis): Promise<StreamOps> {
+  const info = await redis.info('commandstats');
+  const calls = (command: string) =>
+    Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+  return { xadd: calls('xadd'), xreadgroup: calls('xreadgroup'), xack: calls('xack') };
+}
+
 async function transactionCount(pool: pg.Pool): Promise<number> {
   const result = await pool.query<{ count: string }>(
     'SELECT (xact_commit + xact_rollback)::text AS count FROM pg_stat_database WHERE datname = current_database()',
@@ -89,6 +106,8 @@ export async function lastPosition(pool: pg.Pool): Promise<number> {
 export interface StepContext {
   http: BenchHttp;
   pool: pg.Pool;
+  /** Only to read Redis' command counters. */
+  redis: Redis;
   choreo: ChoreoProcess;
   progress: Progress;
   drainGraceMs: number;
@@ -115,6 +134,7 @@ export async function runStep(
   const { http, pool, choreo, progress } = context;
   const startPosition = await lastPosition(pool);
   const transactionsBefore = await transactionCount(pool);
+  const streamOpsBefore = await streamOpCounts(context.redis);
   const cpuBefore = choreo.sample();
   const postgresBefore = postgresCpuSeconds(context.database);
   const machineBefore = sampleMachine();
@@ -186,6 +206,7 @@ export async function runStep(
   // The statistics collector publishes with a delay; give it a moment before reading the counters.
   await sleep(600);
   const transactionsAfter = await transactionCount(pool);
+  const streamOpsAfter = await streamOpCounts(context.redis);
   const machineAfter = sampleMachine();
   const end = now();
 
@@ -272,12 +293,20 @@ export async function runStep(
   const postgresCpuMsPerSaga =
     (postgresCpuBetween(postgresBefore, postgresAfter) * 1_000) / Math.max(1, latencies.length);
   const transactionsPerSaga = (transactionsAfter - transactionsBefore) / Math.max(1, latencies.length);
+  const perSaga = (command: keyof StreamOps) =>
+    (streamOpsAfter[command] - streamOpsBefore[command]) / Math.max(1, latencies.length);
+  const streamOpsPerSaga = {
+    xadd: perSaga('xadd'),
+    xreadgroup: perSaga('xreadgroup'),
+    xack: perSaga('xack'),
+  };
   progress.done(
     `${label}: ${rate}/s for ${seconds}s: ${latencies.length}/${sent.size} final, ` +
       `p50 ${Math.round(latency.p50)} ms, p99 ${Math.round(latency.p99)} ms, CPU per saga ` +
       `${choreoCpuMsPerSaga.toFixed(1)} ms choreo / ${postgresCpuMsPerSaga.toFixed(1)} ms PostgreSQL / ` +
       `${machineCpuMsPerSaga.toFixed(1)} ms machine, ` +
-      `${transactionsPerSaga.toFixed(1)} PG transactions per saga: ` +
+      `${transactionsPerSaga.toFixed(1)} PG transactions and ` +
+      `${(streamOpsPerSaga.xadd + streamOpsPerSaga.xreadgroup + streamOpsPerSaga.xack).toFixed(1)} stream commands per saga: ` +
       (reasons.length === 0 ? 'sustained' : reasons.join('; ')),
   );
   return {
@@ -302,6 +331,7 @@ export async function runStep(
     machineCpuMsPerSaga,
     postgresCpuMsPerSaga,
     transactionsPerSaga,
+    streamOpsPerSaga,
     peakRssMb: cpuAfter?.peakRssMb ?? 0,
     timeline,
   };
