@@ -42,6 +42,12 @@ export interface StreamConsumerOptions {
   claimIdleMs?: number;
   /** After this many deliveries that failed, the entry goes to the dead-letter stream. */
   maxDeliveries?: number;
+  /**
+   * After a read that returned more than one entry (the streams are busy), wait this long before the next
+   * one, so that batches grow with the load: fewer transactions per event when busy, no added latency
+   * when quiet.
+   */
+  lingerMs?: number;
 }
 
 type Outcome = { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'stopped' };
@@ -61,6 +67,9 @@ export class StreamConsumer {
   private readonly blockMs: number;
   private readonly claimIdleMs: number;
   private readonly maxDeliveries: number;
+  private readonly lingerMs: number;
+  /** Applied and committed, to be acknowledged with the next read (one round trip for both). */
+  private unacked: RawEntry[] = [];
 
   constructor(private readonly options: StreamConsumerOptions) {
     this.redis = createRedis(options.redisUrl, { blocking: true });
@@ -68,6 +77,7 @@ export class StreamConsumer {
     this.blockMs = options.blockMs ?? 2_000;
     this.claimIdleMs = options.claimIdleMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? 5;
+    this.lingerMs = options.lingerMs ?? 2;
   }
 
   get group(): string {
@@ -85,6 +95,13 @@ export class StreamConsumer {
     if (!this.running) return;
     this.running = false;
     await this.loop;
+    await this.ack(this.unacked).catch((error: unknown) => {
+      this.options.logger.warn(
+        { err: error, group: this.options.group },
+        'final acks failed: redelivered later',
+      );
+    });
+    this.unacked = [];
     this.redis.disconnect();
   }
 
@@ -101,6 +118,7 @@ export class StreamConsumer {
         for (const entry of entries) pendingCursor.set(entry.stream, entry.id);
         await this.process(entries);
         failures = 0;
+        if (entries.length > 1 && this.lingerMs > 0 && this.running) await delay(this.lingerMs);
       } catch (error) {
         if (error instanceof Error && error.message.startsWith('NOGROUP')) {
           // Redis restarted and lost the stream: recreate the group and start over from our pending list.
@@ -141,9 +159,14 @@ export class StreamConsumer {
     );
   }
 
+  /** XREADGROUP, preceded in the same round trip by the XACKs of what the last batch committed. */
   private async readGroup(ids: string[], block: string[]): Promise<RawEntry[]> {
     const { streams, group, consumerName } = this.options;
-    const reply = await this.redis.call(
+    const acks = this.unacked;
+    this.unacked = [];
+    const pipeline = this.redis.pipeline();
+    const ackCommands = this.queueAcks(pipeline, acks);
+    pipeline.call(
       'XREADGROUP',
       'GROUP',
       group,
@@ -155,6 +178,21 @@ export class StreamConsumer {
       ...streams,
       ...ids,
     );
+    let results: [Error | null, unknown][];
+    try {
+      results = (await pipeline.exec()) ?? [];
+    } catch (error) {
+      this.unacked.unshift(...acks);
+      throw error;
+    }
+    // A group lost with Redis' data takes its pending entries with it; other failures are acked next time.
+    const ackFailed = results
+      .slice(0, ackCommands)
+      .some(([error]) => error !== null && !error.message.startsWith('NOGROUP'));
+    if (ackFailed) this.unacked.unshift(...acks);
+    else if (acks.length > 0) crashPoint('consumer.after-ack');
+    const [readError, reply] = results[ackCommands] ?? [new Error('XREADGROUP got no reply'), null];
+    if (readError) throw readError;
     return parseReadGroupReply(reply);
   }
 
@@ -306,8 +344,7 @@ export class StreamConsumer {
         }
       }),
     );
-    await this.ack(acks);
-    if (acks.length > 0) crashPoint('consumer.after-ack');
+    this.unacked.push(...acks);
   }
 
   /** The envelopes applied by the batch handler, if there is one and the read holds more than one event. */
@@ -362,12 +399,18 @@ export class StreamConsumer {
 
   private async ack(entries: RawEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    this.queueAcks(pipeline, entries);
+    await pipeline.exec();
+  }
+
+  /** Queues one XACK per stream; returns how many commands were queued. */
+  private queueAcks(pipeline: ReturnType<Redis['pipeline']>, entries: RawEntry[]): number {
     const byStream = new Map<string, string[]>();
     for (const entry of entries)
       byStream.set(entry.stream, [...(byStream.get(entry.stream) ?? []), entry.id]);
-    const pipeline = this.redis.pipeline();
     for (const [stream, ids] of byStream) pipeline.call('XACK', stream, this.options.group, ...ids);
-    await pipeline.exec();
+    return byStream.size;
   }
 }
 
