@@ -114,35 +114,41 @@ async function lockStockRows(
   return new Map(locked.rows.map((row) => stockRowSchema.parse(row)).map((r) => [r.produit_id, r.quantite]));
 }
 
-/** Takes the order's reservations out of `reservee`: back to `quantite` when released, to `vendue` when sold. */
+/**
+ * Takes the order's reservations out of `reservee`: back to `quantite` when released, to `vendue` when
+ * sold. The stock rows are locked first, in produit_id order like every other writer, then reservations
+ * and stock change in one statement.
+ */
 async function settleReservations(
   tx: PoolClient,
   commandeId: string,
   to: 'liberee' | 'vendue',
 ): Promise<z.infer<typeof reservationRowSchema>[]> {
-  const result = await tx.query(
-    `UPDATE stock_reservations SET statut = $2
-     WHERE commande_id = $1 AND statut = 'reservee'
-     RETURNING magasin_id, produit_id, quantite`,
-    [commandeId, to],
+  const locked = await tx.query(
+    `SELECT s.produit_id FROM stock AS s
+     JOIN stock_reservations AS r ON r.magasin_id = s.magasin_id AND r.produit_id = s.produit_id
+     WHERE r.commande_id = $1 AND r.statut = 'reservee'
+     ORDER BY s.produit_id FOR UPDATE OF s`,
+    [commandeId],
   );
-  const lines = result.rows
-    .map((row) => reservationRowSchema.parse(row))
-    .sort((a, b) => a.produit_id - b.produit_id);
-  const first = lines[0];
-  if (!first) return [];
-  const produitIds = lines.map((line) => line.produit_id);
-  await lockStockRows(tx, first.magasin_id, produitIds);
-  await tx.query(
-    `UPDATE stock AS s
-     SET quantite = s.quantite + CASE WHEN $4 THEN r.quantite ELSE 0 END,
-         reservee = s.reservee - r.quantite,
-         vendue   = s.vendue   + CASE WHEN $4 THEN 0 ELSE r.quantite END
-     FROM unnest($2::int[], $3::int[]) AS r(produit_id, quantite)
-     WHERE s.magasin_id = $1 AND s.produit_id = r.produit_id`,
-    [first.magasin_id, produitIds, lines.map((line) => line.quantite), to === 'liberee'],
+  if (locked.rowCount === 0) return [];
+  const settled = await tx.query(
+    `WITH settled AS (
+       UPDATE stock_reservations SET statut = $2
+       WHERE commande_id = $1 AND statut = 'reservee'
+       RETURNING magasin_id, produit_id, quantite
+     ), moved AS (
+       UPDATE stock AS s
+       SET quantite = s.quantite + CASE WHEN $3 THEN r.quantite ELSE 0 END,
+           reservee = s.reservee - r.quantite,
+           vendue   = s.vendue   + CASE WHEN $3 THEN 0 ELSE r.quantite END
+       FROM settled AS r
+       WHERE s.magasin_id = r.magasin_id AND s.produit_id = r.produit_id
+     )
+     SELECT magasin_id, produit_id, quantite FROM settled ORDER BY produit_id`,
+    [commandeId, to, to === 'liberee'],
   );
-  return lines;
+  return settled.rows.map((row) => reservationRowSchema.parse(row));
 }
 
 async function release(session: CommandeSession, event: SagaEnvelope, raison: string): Promise<void> {
