@@ -13,6 +13,7 @@ import {
   SagaRowCache,
   type SagaStep,
 } from './actors/commande/saga-actor.js';
+import { CheckoutBatcher } from './actors/panier/checkout-batcher.js';
 import { PanierRepository } from './actors/panier/panier-repository.js';
 import { handleBatchOnce, handleOnce, type ServiceActor } from './actors/service-actor.js';
 import { CatalogueRepository } from './actors/stock/catalogue-repository.js';
@@ -96,6 +97,7 @@ export class Choreo {
         catalogue: new CatalogueRepository(pool),
         clients: new ClientRepository(pool),
         paniers: new PanierRepository(pool),
+        checkouts: new CheckoutBatcher(pool),
         ventes: new VentesRepository(pool),
         commandes: new CommandesQueries(pool),
         metrics,

@@ -1,4 +1,5 @@
 import type { ClientRepository } from '../actors/client/client-repository.js';
+import type { CheckoutBatcher } from '../actors/panier/checkout-batcher.js';
 import type { PanierRepository } from '../actors/panier/panier-repository.js';
 import type { CatalogueRepository } from '../actors/stock/catalogue-repository.js';
 import type { VentesRepository } from '../actors/ventes/ventes-repository.js';
@@ -18,6 +19,7 @@ export interface ApiDependencies {
   catalogue: CatalogueRepository;
   clients: ClientRepository;
   paniers: PanierRepository;
+  checkouts: CheckoutBatcher;
   ventes: VentesRepository;
   commandes: CommandesQueries;
   metrics: Metrics;

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import type { NewEvent } from '../../domain/events.js';
 import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
 import { appendToStream } from '../../persistence/event-store.js';
-import { toPanier } from './panier-repository.js';
+import { type Panier, toPanier } from './panier-repository.js';
 
 const SOURCE = 'panier-service';
 
@@ -46,15 +47,8 @@ export async function checkout(
     const panier = toPanier(clientId, taken.rows);
     if (panier.articles.length === 0) return refuse(tx, clientId, magasinId, idempotencyKey);
 
-    const commandeId = `cmd-${randomUUID()}`;
-    await appendToStream(tx, commandeId, 0, [
-      {
-        event_type: 'CommandeCreee',
-        source: SOURCE,
-        causation_id: null,
-        data: { client_id: clientId, magasin_id: magasinId, produits: panier.articles, total: panier.total },
-      },
-    ]);
+    const commandeId = newCommandeId();
+    await appendToStream(tx, commandeId, 0, [commandeCreee(clientId, magasinId, panier)]);
     if (idempotencyKey !== undefined) {
       await tx.query('INSERT INTO checkouts (client_id, idempotency_key, commande_id) VALUES ($1, $2, $3)', [
         clientId,
@@ -64,6 +58,19 @@ export async function checkout(
     }
     return { commande_id: commandeId, statut: 'en_attente_stock', replayed: false };
   });
+}
+
+export function newCommandeId(): string {
+  return `cmd-${randomUUID()}`;
+}
+
+export function commandeCreee(clientId: number, magasinId: number, panier: Panier): NewEvent {
+  return {
+    event_type: 'CommandeCreee',
+    source: SOURCE,
+    causation_id: null,
+    data: { client_id: clientId, magasin_id: magasinId, produits: panier.articles, total: panier.total },
+  };
 }
 
 async function findCheckout(

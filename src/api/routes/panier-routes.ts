@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { checkout } from '../../actors/panier/checkout.js';
 import type { ApiDependencies } from '../api-dependencies.js';
 import {
   addArticleBody,
@@ -13,7 +12,7 @@ import {
 
 const clientParams = z.object({ clientId: idParam });
 
-export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { paniers, pool }) => {
+export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { paniers, checkouts }) => {
   app.get(
     '/api/panier/:clientId',
     {
@@ -61,8 +60,7 @@ export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, 
       },
     },
     async (request, reply) => {
-      const result = await checkout(
-        pool,
+      const result = await checkouts.checkout(
         request.params.clientId,
         request.body.magasin_id,
         request.headers['idempotency-key'],
