@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { loadCommande } from '../../src/actors/commande/commande-stream.js';
+import { CommandeSession, loadCommande } from '../../src/actors/commande/commande-stream.js';
 import { type NewEvent, parseSagaEnvelope, type SagaEnvelope } from '../../src/domain/events.js';
 import { replayCommande } from '../../src/machines/commande-replay.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -13,10 +13,14 @@ import { recreateDatabase } from './databases.js';
 import { inParallel } from './http.js';
 import type { Progress } from './progress.js';
 
+/** Orders per read when rehydrating in batches, as a consumer's batch of events does. */
+const REHYDRATION_BATCH = 100;
+
 export interface ReplayResult {
   orders: number;
   events: number;
-  rehydrated: { concurrency: number; ordersPerSecond: number; eventsPerSecond: number }[];
+  /** `batch` orders per read: 1 is `loadCommande`, more is `CommandeSession.preload` as a consumer batch does. */
+  rehydrated: { concurrency: number; batch: number; ordersPerSecond: number; eventsPerSecond: number }[];
   foldEventsPerSecond: number;
   parseAndFoldEventsPerSecond: number;
   projectionRebuildEventsPerSecond: number;
@@ -101,8 +105,12 @@ export async function runReplayBench(
     const ids = await seedOrders(pool, orders, progress);
 
     const rehydrated: ReplayResult['rehydrated'] = [];
-    for (const concurrency of [1, 8]) {
-      progress.update(`replay: rehydrating ${orders} orders with ${concurrency} loop(s)`);
+    for (const { concurrency, batch } of [
+      { concurrency: 1, batch: 1 },
+      { concurrency: 8, batch: 1 },
+      { concurrency: 1, batch: REHYDRATION_BATCH },
+    ]) {
+      progress.update(`replay: rehydrating ${orders} orders with ${concurrency} loop(s), ${batch} per read`);
       let events = 0;
       const start = performance.now();
       const clients = await Promise.all(Array.from({ length: concurrency }, () => pool.connect()));
@@ -111,9 +119,15 @@ export async function runReplayBench(
         await Promise.all(
           clients.map(async (client) => {
             while (next < ids.length) {
-              const commande = await loadCommande(client, ids[next++] as string);
-              if (!commande.snapshot) throw new Error(`${commande.commandeId} did not rehydrate`);
-              events += commande.events.length;
+              const slice = ids.slice(next, next + batch);
+              next += batch;
+              const session = new CommandeSession(client);
+              if (batch > 1) await session.preload(slice);
+              for (const id of slice) {
+                const commande = batch > 1 ? await session.load(id) : await loadCommande(client, id);
+                if (!commande.snapshot) throw new Error(`${commande.commandeId} did not rehydrate`);
+                events += commande.events.length;
+              }
             }
           }),
         );
@@ -123,6 +137,7 @@ export async function runReplayBench(
       const seconds = (performance.now() - start) / 1_000;
       rehydrated.push({
         concurrency,
+        batch,
         ordersPerSecond: ids.length / seconds,
         eventsPerSecond: events / seconds,
       });
@@ -195,7 +210,7 @@ export async function runReplayBench(
       projectionRebuildEventsPerSecond,
     };
     progress.done(
-      `replay: rehydrated ${rehydrated.map((r) => `${Math.round(r.ordersPerSecond)} orders/s (x${r.concurrency})`).join(', ')}; ` +
+      `replay: rehydrated ${rehydrated.map((r) => `${Math.round(r.ordersPerSecond)} orders/s (x${r.concurrency}, ${r.batch} per read)`).join(', ')}; ` +
         `fold ${Math.round(foldEventsPerSecond)} ev/s; projection rebuild ${Math.round(projectionRebuildEventsPerSecond)} ev/s`,
     );
     return result;

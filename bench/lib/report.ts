@@ -155,7 +155,7 @@ export function rows(report: BenchReport): Row[] {
     for (const r of replay.rehydrated) {
       out.push({
         section: 'replay',
-        metric: `orders rehydrated from PostgreSQL, ${r.concurrency} loop${r.concurrency > 1 ? 's' : ''}`,
+        metric: `orders rehydrated from PostgreSQL, ${r.concurrency} loop${r.concurrency > 1 ? 's' : ''}, ${r.batch === 1 ? 'one per read' : `${r.batch} per read`}`,
         value: `${fmt(r.ordersPerSecond)} orders/s`,
         reference: `${fmt(r.eventsPerSecond)} events/s, ${fmt(replay.orders)} orders`,
         target: `>= 5,000: ${verdict(r.ordersPerSecond >= 5_000)}`,
