@@ -103,6 +103,13 @@ export function rows(report: BenchReport): Row[] {
       reference: `after ${fmt(saga.totalOrders)} orders; ${fmt(saga.choreoCpuSeconds, 1)} CPU s in total`,
       target: `<= 250 MB after 100k orders: ${saga.totalOrders >= 100_000 ? verdict(saga.choreoPeakRssMb <= 250) : 'not run to 100k (--soak-orders 100000)'}`,
     });
+    out.push({
+      section: 'saga',
+      metric: 'dead letters / commandes expired',
+      value: `${fmt(saga.deadLetters)} / ${fmt(saga.expired)}`,
+      reference: `over ${fmt(saga.totalOrders)} orders`,
+      target: `0 / 0: ${verdict(saga.deadLetters === 0 && saga.expired === 0)}`,
+    });
   }
   if (ceiling) {
     out.push({

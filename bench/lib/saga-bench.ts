@@ -19,6 +19,9 @@ export interface SagaBenchResult {
   choreoPeakRssMb: number;
   choreoCpuSeconds: number;
   streamPrefix: string;
+  /** Should both be 0: entries no consumer could apply, and commandes that timed out instead of finishing. */
+  deadLetters: number;
+  expired: number;
 }
 
 export const SAGA_DATABASE = 'choreo_bench';
@@ -116,7 +119,18 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
       soak = await step('soak', rate, Math.ceil((options.soakOrders - totalOrders) / rate));
     }
     const sample = choreo.sample();
+    const deadLetters = await counters.xlen(`${streamPrefix}choreo.dead-letters`);
+    const expired = await pool.query<{ count: number }>(
+      "SELECT count(*)::int AS count FROM events WHERE event_type = 'CommandeExpiree'",
+    );
+    if (deadLetters > 0 || (expired.rows[0]?.count ?? 0) > 0) {
+      progress.done(
+        `anomalies: ${deadLetters} dead letters, ${expired.rows[0]?.count ?? 0} commandes expired (see bench/results/choreo.log)`,
+      );
+    }
     return {
+      deadLetters,
+      expired: expired.rows[0]?.count ?? 0,
       steps,
       sustainedRate,
       best,
