@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { TransitionRefusedError } from '../domain/errors.js';
 import type { SagaEnvelope, SagaEventType, StreamName } from '../domain/events.js';
 import { crashPoint } from '../fault-injection.js';
-import { type Pool, withTransaction } from '../persistence/database.js';
+import { type Pool, type PoolClient, withTransaction } from '../persistence/database.js';
+import { EVENT_COLUMNS, toStoredEvent } from '../persistence/event-store.js';
 import { CommandeSession } from './commande/commande-stream.js';
 
 /** A service that reacts to events: its state change and the events it emits commit together. */
@@ -19,10 +20,42 @@ export interface ServiceActor {
 export type HandleOutcome = 'applied' | 'duplicate' | 'refused' | 'ignored';
 
 const RECORD_HANDLED = 'INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING';
-const RECORD_ALL_HANDLED = `INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
-   ON CONFLICT DO NOTHING RETURNING event_id`;
 
-const recordedRowSchema = z.object({ event_id: z.string() });
+const recordedRowSchema = z.object({ recorded: z.array(z.string()) });
+
+/**
+ * Records the events in the actor's inbox and reads the streams of their commandes, in one statement.
+ * Returns the events not recorded before (each once, in order), and a session holding their commandes.
+ */
+async function recordAndLoad(
+  tx: PoolClient,
+  actor: ServiceActor,
+  events: readonly SagaEnvelope[],
+): Promise<{ fresh: SagaEnvelope[]; session: CommandeSession }> {
+  const commandeIds = [...new Set(events.map((event) => event.aggregate_id))];
+  const result = await tx.query(
+    `WITH recorded AS (
+       INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
+       ON CONFLICT DO NOTHING RETURNING event_id
+     )
+     SELECT (SELECT coalesce(array_agg(event_id::text), '{}') FROM recorded) AS recorded, e.*
+     FROM (SELECT 1) AS one
+     LEFT JOIN LATERAL (
+       SELECT ${EVENT_COLUMNS} FROM events WHERE aggregate_id = ANY($3::text[]) ORDER BY aggregate_id, version
+     ) AS e ON true`,
+    [actor.name, events.map((event) => event.event_id), commandeIds],
+  );
+  const { recorded } = recordedRowSchema.parse(result.rows[0]);
+  const notSeenBefore = new Set(recorded.map((id) => id.toLowerCase()));
+  const session = new CommandeSession(tx);
+  session.seed(
+    commandeIds,
+    result.rows.filter((row) => row.position !== null).map(({ recorded: _, ...row }) => toStoredEvent(row)),
+  );
+  // `delete` keeps an event delivered twice within the batch from being applied twice.
+  const fresh = events.filter((event) => notSeenBefore.delete(event.event_id.toLowerCase()));
+  return { fresh, session };
+}
 
 /**
  * Applies an event exactly once per actor: the inbox row, the actor's own changes and the events it
@@ -37,9 +70,8 @@ export async function handleOnce(
   if (!actor.handles.includes(event.event_type)) return 'ignored';
   try {
     return await withTransaction(pool, async (tx): Promise<HandleOutcome> => {
-      const inserted = await tx.query(RECORD_HANDLED, [actor.name, event.event_id]);
-      if (inserted.rowCount === 0) return 'duplicate';
-      const session = new CommandeSession(tx);
+      const { fresh, session } = await recordAndLoad(tx, actor, [event]);
+      if (fresh.length === 0) return 'duplicate';
       await actor.handle(session, event);
       await session.flush();
       crashPoint('consumer.before-commit');
@@ -55,10 +87,11 @@ export async function handleOnce(
 }
 
 /**
- * Applies a batch of events in stream order as one transaction: one inbox statement and one read of the
- * commandes for the whole batch, and one commit, instead of one of each per event. All or nothing: any
- * failure (a refusal, a lost race) rolls the batch back and throws, and the caller then applies its
- * events one by one with `handleOnce`, which knows how to settle each case.
+ * Applies a batch of events in stream order as one transaction: one statement records them all in the
+ * inbox and reads their commandes, one writes every event they append, and one commit, instead of one of
+ * each per event. All or nothing: any failure (a refusal, a lost race) rolls the batch back and throws,
+ * and the caller then applies its events one by one with `handleOnce`, which knows how to settle each
+ * case.
  */
 export async function handleBatchOnce(
   pool: Pool,
@@ -68,13 +101,8 @@ export async function handleBatchOnce(
   const handled = events.filter((event) => actor.handles.includes(event.event_type));
   if (handled.length === 0) return;
   await withTransaction(pool, async (tx) => {
-    const recorded = await tx.query(RECORD_ALL_HANDLED, [actor.name, handled.map((e) => e.event_id)]);
-    const fresh = new Set(recorded.rows.map((row) => recordedRowSchema.parse(row).event_id.toLowerCase()));
-    // `delete` keeps an event delivered twice within the batch from being applied twice.
-    const toApply = handled.filter((event) => fresh.delete(event.event_id.toLowerCase()));
-    const session = new CommandeSession(tx);
-    await session.preload(toApply.map((event) => event.aggregate_id));
-    for (const event of toApply) await actor.handle(session, event);
+    const { fresh, session } = await recordAndLoad(tx, actor, handled);
+    for (const event of fresh) await actor.handle(session, event);
     await session.flush();
     crashPoint('consumer.before-commit');
   });

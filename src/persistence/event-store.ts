@@ -19,7 +19,8 @@ const eventRowSchema = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
-function toStoredEvent(row: unknown): StoredEvent {
+/** A row of `EVENT_COLUMNS`, validated. */
+export function toStoredEvent(row: unknown): StoredEvent {
   const { occurred_at, ...rest } = eventRowSchema.parse(row);
   return { ...rest, timestamp: occurred_at.toISOString() };
 }

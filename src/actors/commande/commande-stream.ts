@@ -5,6 +5,7 @@ import {
   type SagaEnvelope,
   type SagaEnvelopeOf,
   type SagaEventType,
+  type StoredEvent,
 } from '../../domain/events.js';
 import {
   applyEvent,
@@ -55,10 +56,13 @@ export class CommandeSession {
   async preload(commandeIds: readonly string[]): Promise<void> {
     const missing = [...new Set(commandeIds)].filter((id) => !this.loaded.has(id));
     if (missing.length === 0) return;
-    const byCommande = new Map<string, SagaEnvelope[]>(missing.map((id) => [id, []]));
-    for (const event of (await readStreams(this.tx, missing)).map(parseSagaEnvelope)) {
-      byCommande.get(event.aggregate_id)?.push(event);
-    }
+    this.seed(missing, await readStreams(this.tx, missing));
+  }
+
+  /** Takes these commandes' streams, read by the caller (in version order; none for a new commande). */
+  seed(commandeIds: readonly string[], stored: readonly StoredEvent[]): void {
+    const byCommande = new Map<string, SagaEnvelope[]>(commandeIds.map((id) => [id, []]));
+    for (const event of stored.map(parseSagaEnvelope)) byCommande.get(event.aggregate_id)?.push(event);
     for (const [commandeId, events] of byCommande) this.loaded.set(commandeId, rehydrate(commandeId, events));
   }
 
