@@ -65,7 +65,7 @@ export class ChoreoProcess {
         HOST: '127.0.0.1',
         ACTORS: 'all',
         STREAM_PREFIX: options.streamPrefix,
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env.BENCH_CHOREO_LOG_LEVEL ?? 'warn',
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
