@@ -15,6 +15,11 @@ export interface ServiceActor {
   readonly handles: readonly SagaEventType[];
   /** Runs inside the session's transaction; `session.tx` for the actor's own tables. */
   handle(session: CommandeSession, event: SagaEnvelope): Promise<void>;
+  /**
+   * Several events in one transaction, in order; by default `handle` for each. An actor implements it
+   * to prepare for them all at once, e.g. to lock every row they will change in one statement.
+   */
+  handleAll?(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void>;
 }
 
 export type HandleOutcome = 'applied' | 'duplicate' | 'refused' | 'ignored';
@@ -102,7 +107,9 @@ export async function handleBatchOnce(
   if (handled.length === 0) return;
   await withTransaction(pool, async (tx) => {
     const { fresh, session } = await recordAndLoad(tx, actor, handled);
-    for (const event of fresh) await actor.handle(session, event);
+    if (fresh.length === 0) return;
+    if (actor.handleAll) await actor.handleAll(session, fresh);
+    else for (const event of fresh) await actor.handle(session, event);
     await session.flush();
     crashPoint('consumer.before-commit');
   });

@@ -8,10 +8,10 @@ import {
   statutOfCommande,
 } from '../commande/commande-stream.js';
 import type { ServiceActor } from '../service-actor.js';
+import { StockLedger, type StockNeeds } from './stock-ledger.js';
 
 const SOURCE = 'stock-service';
 
-const stockRowSchema = z.object({ produit_id: z.number().int(), quantite: z.number().int() });
 const reservationRowSchema = z.object({
   magasin_id: z.number().int(),
   produit_id: z.number().int(),
@@ -27,25 +27,47 @@ export const stockActor: ServiceActor = {
   name: SOURCE,
   streams: ['commande.evenements', 'paiement.evenements', 'vente.evenements'],
   handles: ['CommandeCreee', 'CommandeExpiree', 'PaiementRefuse', 'PaiementRembourse', 'VenteConfirmee'],
-  async handle(session, event) {
-    switch (event.event_type) {
-      case 'CommandeCreee':
-        return reserve(session, event);
-      case 'PaiementRefuse':
-        return release(session, event, 'paiement_refuse');
-      case 'PaiementRembourse':
-        return release(session, event, event.data.raison);
-      case 'CommandeExpiree':
-        return releaseIfExpiredWithStock(session, event);
-      case 'VenteConfirmee':
-        return markSold(session.tx, event);
-      default:
-        return;
-    }
-  },
+  handle: (session, event) => handleAll(session, [event]),
+  handleAll,
 };
 
-async function reserve(session: CommandeSession, event: SagaEnvelopeOf<'CommandeCreee'>): Promise<void> {
+/** Locks every stock row the events may change, in one statement, then applies them in order. */
+async function handleAll(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void> {
+  const needs: StockNeeds = { lines: [], settling: [] };
+  for (const event of events) {
+    if (event.event_type === 'CommandeCreee') {
+      const { magasin_id, produits } = event.data;
+      for (const line of produits) needs.lines.push({ magasinId: magasin_id, produitId: line.produit_id });
+    } else {
+      needs.settling.push(event.aggregate_id);
+    }
+  }
+  const ledger = await StockLedger.lock(session.tx, needs);
+  for (const event of events) await apply(session, ledger, event);
+}
+
+function apply(session: CommandeSession, ledger: StockLedger, event: SagaEnvelope): Promise<void> {
+  switch (event.event_type) {
+    case 'CommandeCreee':
+      return reserve(session, ledger, event);
+    case 'PaiementRefuse':
+      return release(session, ledger, event, 'paiement_refuse');
+    case 'PaiementRembourse':
+      return release(session, ledger, event, event.data.raison);
+    case 'CommandeExpiree':
+      return releaseIfExpiredWithStock(session, ledger, event);
+    case 'VenteConfirmee':
+      return markSold(session.tx, ledger, event);
+    default:
+      return Promise.resolve();
+  }
+}
+
+async function reserve(
+  session: CommandeSession,
+  ledger: StockLedger,
+  event: SagaEnvelopeOf<'CommandeCreee'>,
+): Promise<void> {
   const { tx } = session;
   const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'StockReserve');
@@ -55,12 +77,11 @@ async function reserve(session: CommandeSession, event: SagaEnvelopeOf<'Commande
     wanted.set(line.produit_id, (wanted.get(line.produit_id) ?? 0) + line.quantite);
   const produitIds = [...wanted.keys()].sort((a, b) => a - b);
 
-  const available = await lockStockRows(tx, magasin_id, produitIds);
   const manquants = produitIds
     .map((produit_id) => ({
       produit_id,
       demande: wanted.get(produit_id) ?? 0,
-      disponible: available.get(produit_id) ?? 0,
+      disponible: ledger.availableOf(magasin_id, produit_id),
     }))
     .filter((line) => line.disponible < line.demande);
 
@@ -86,6 +107,9 @@ async function reserve(session: CommandeSession, event: SagaEnvelopeOf<'Commande
      SELECT $1, $2, produit_id, quantite, 'reservee' FROM reserved`,
     [event.aggregate_id, magasin_id, produitIds, quantites],
   );
+  for (const [index, produitId] of produitIds.entries()) {
+    ledger.adjust(magasin_id, produitId, -(quantites[index] ?? 0));
+  }
   session.append(commande, {
     event_type: 'StockReserve',
     source: SOURCE,
@@ -99,39 +123,16 @@ async function reserve(session: CommandeSession, event: SagaEnvelopeOf<'Commande
   });
 }
 
-/** Locks stock rows in produit_id order, so that concurrent reservations and releases never deadlock. */
-async function lockStockRows(
-  tx: PoolClient,
-  magasinId: number,
-  produitIds: number[],
-): Promise<Map<number, number>> {
-  const locked = await tx.query(
-    `SELECT produit_id, quantite FROM stock
-     WHERE magasin_id = $1 AND produit_id = ANY($2::int[])
-     ORDER BY produit_id FOR UPDATE`,
-    [magasinId, produitIds],
-  );
-  return new Map(locked.rows.map((row) => stockRowSchema.parse(row)).map((r) => [r.produit_id, r.quantite]));
-}
-
 /**
- * Takes the order's reservations out of `reservee`: back to `quantite` when released, to `vendue` when
- * sold. The stock rows are locked first, in produit_id order like every other writer, then reservations
- * and stock change in one statement.
+ * Takes the order's reservations out of `reservee`, reservations and stock in one statement (the ledger
+ * locked the stock rows): back to `quantite` when released, to `vendue` when sold.
  */
 async function settleReservations(
   tx: PoolClient,
+  ledger: StockLedger,
   commandeId: string,
   to: 'liberee' | 'vendue',
 ): Promise<z.infer<typeof reservationRowSchema>[]> {
-  const locked = await tx.query(
-    `SELECT s.produit_id FROM stock AS s
-     JOIN stock_reservations AS r ON r.magasin_id = s.magasin_id AND r.produit_id = s.produit_id
-     WHERE r.commande_id = $1 AND r.statut = 'reservee'
-     ORDER BY s.produit_id FOR UPDATE OF s`,
-    [commandeId],
-  );
-  if (locked.rowCount === 0) return [];
   const settled = await tx.query(
     `WITH settled AS (
        UPDATE stock_reservations SET statut = $2
@@ -148,13 +149,22 @@ async function settleReservations(
      SELECT magasin_id, produit_id, quantite FROM settled ORDER BY produit_id`,
     [commandeId, to, to === 'liberee'],
   );
-  return settled.rows.map((row) => reservationRowSchema.parse(row));
+  const lines = settled.rows.map((row) => reservationRowSchema.parse(row));
+  if (to === 'liberee') {
+    for (const line of lines) ledger.adjust(line.magasin_id, line.produit_id, line.quantite);
+  }
+  return lines;
 }
 
-async function release(session: CommandeSession, event: SagaEnvelope, raison: string): Promise<void> {
+async function release(
+  session: CommandeSession,
+  ledger: StockLedger,
+  event: SagaEnvelope,
+  raison: string,
+): Promise<void> {
   const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'StockLibere');
-  const lines = await settleReservations(session.tx, event.aggregate_id, 'liberee');
+  const lines = await settleReservations(session.tx, ledger, event.aggregate_id, 'liberee');
   session.append(commande, {
     event_type: 'StockLibere',
     source: SOURCE,
@@ -170,14 +180,19 @@ async function release(session: CommandeSession, event: SagaEnvelope, raison: st
 /** An expired commande that holds stock but was never paid gives its stock back at once. */
 async function releaseIfExpiredWithStock(
   session: CommandeSession,
+  ledger: StockLedger,
   event: SagaEnvelopeOf<'CommandeExpiree'>,
 ): Promise<void> {
   const commande = await session.load(event.aggregate_id);
   // Expired before the reservation: nothing to give back. Expired after payment: the refund comes first.
   if (statutOfCommande(commande) !== 'liberation_stock') return;
-  await release(session, event, event.data.raison);
+  await release(session, ledger, event, event.data.raison);
 }
 
-async function markSold(tx: PoolClient, event: SagaEnvelopeOf<'VenteConfirmee'>): Promise<void> {
-  await settleReservations(tx, event.aggregate_id, 'vendue');
+async function markSold(
+  tx: PoolClient,
+  ledger: StockLedger,
+  event: SagaEnvelopeOf<'VenteConfirmee'>,
+): Promise<void> {
+  await settleReservations(tx, ledger, event.aggregate_id, 'vendue');
 }
