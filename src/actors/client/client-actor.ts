@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { SagaEnvelopeOf } from '../../domain/events.js';
+import type { SagaEnvelope, SagaEnvelopeOf } from '../../domain/events.js';
 import { fromCents, toCents } from '../../domain/money.js';
 import {
   assertCommandeAccepts,
@@ -22,7 +22,26 @@ export const clientActor: ServiceActor = {
     if (event.event_type === 'StockReserve') await pay(session, event);
     if (event.event_type === 'CommandeExpiree') await refundIfPaid(session, event);
   },
+  async handleAll(session, events) {
+    await lockClients(session, events);
+    for (const event of events) await this.handle(session, event);
+  },
 };
+
+/**
+ * Locks the balances a batch will change, in id order, before changing any: batches of two client-service
+ * processes running at once then never wait on each other in a cycle.
+ */
+async function lockClients(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void> {
+  if (events.length < 2) return;
+  const clientIds = new Set<number>();
+  for (const event of events) {
+    clientIds.add(creationOf(await session.load(event.aggregate_id)).data.client_id);
+  }
+  await session.tx.query('SELECT id FROM clients WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [
+    [...clientIds],
+  ]);
+}
 
 async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve'>): Promise<void> {
   const { tx } = session;
