@@ -7,4 +7,4 @@ COPY src ./src
 ENV NODE_ENV=production PORT=3000
 EXPOSE 3000
 # tsx runs the TypeScript sources as they are: what runs is what you read.
-CMD ["npx", "tsx", "src/main.ts"]
+CMD ["npx", "tsx", "--max-semi-space-size=4", "src/main.ts"]

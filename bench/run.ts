@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     durationSeconds: 0,
   };
   if (runs(options, 'saga')) {
-    section('sagas: open-loop checkouts against `node --import tsx src/main.ts`, ACTORS=all');
+    section('sagas: open-loop checkouts against choreo started with npm start’s command, ACTORS=all');
     report.saga = await runSagaBench(options);
   }
   if (runs(options, 'ceiling')) {

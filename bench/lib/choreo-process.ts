@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { type ProcessSample, sampleProcess } from './proc-stats.js';
@@ -26,7 +26,27 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** choreo as a user runs it: `node --import tsx src/main.ts` with its environment variables, ACTORS=all. */
+/**
+ * `npm start`'s command, `tsx [node flags] <entry>`, taken apart so that the bench runs choreo exactly as
+ * a user does (plus --cpu-prof when profiling) and follows any change to it.
+ */
+function npmStartCommand(): { nodeFlags: string[]; entry: string } {
+  const packageJson = JSON.parse(
+    readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8'),
+  ) as {
+    scripts?: Record<string, string>;
+  };
+  const [runner, ...rest] = (packageJson.scripts?.start ?? '').trim().split(/\s+/);
+  const entry = rest.at(-1);
+  if (runner !== 'tsx' || !entry) {
+    throw new Error(
+      `the bench expects npm start to be "tsx [node flags] <entry>", not "${packageJson.scripts?.start}"`,
+    );
+  }
+  return { nodeFlags: rest.slice(0, -1), entry };
+}
+
+/** choreo as a user runs it: `npm start`'s command with its environment variables, ACTORS=all. */
 export class ChoreoProcess {
   private exited: Promise<number | null>;
   private stderrTail: string[] = [];
@@ -50,12 +70,13 @@ export class ChoreoProcess {
 
   static async start(options: ChoreoProcessOptions): Promise<ChoreoProcess> {
     const port = await freePort();
-    const nodeArgs = ['--import', 'tsx'];
+    const { nodeFlags, entry } = npmStartCommand();
+    const nodeArgs = [...nodeFlags, '--import', 'tsx'];
     if (options.profileDir) {
       mkdirSync(options.profileDir, { recursive: true });
       nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(options.profileDir));
     }
-    const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], {
+    const child = spawn(process.execPath, [...nodeArgs, entry], {
       cwd: resolve(import.meta.dirname, '../..'),
       env: {
         ...process.env,
