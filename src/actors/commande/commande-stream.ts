@@ -17,7 +17,6 @@ import {
 } from '../../machines/commande-replay.js';
 import type { PoolClient } from '../../persistence/database.js';
 import {
-  appendToStream,
   appendToStreams,
   readStream,
   readStreams,
@@ -139,27 +138,4 @@ export function assertCommandeAccepts(
       statutOfCommande(commande) ?? 'inexistante',
     );
   }
-}
-
-/**
- * Appends the next event of a commande, at the version it was loaded at. The order machine guards the
- * append: an event its current state refuses is never stored, and a concurrent writer makes this one
- * fail with a version conflict, to be retried from a fresh load.
- */
-export async function appendToCommande(
-  tx: PoolClient,
-  commande: LoadedCommande,
-  event: NewEvent,
-): Promise<SagaEnvelope> {
-  const { accepted } = applyEvent(commande.snapshot, event);
-  if (!accepted) {
-    throw new TransitionRefusedError(
-      commande.commandeId,
-      event.event_type,
-      statutOfCommande(commande) ?? 'inexistante',
-    );
-  }
-  const [stored] = await appendToStream(tx, commande.commandeId, commande.version, [event]);
-  if (!stored) throw new Error(`append to ${commande.commandeId} returned nothing`);
-  return parseSagaEnvelope(stored);
 }

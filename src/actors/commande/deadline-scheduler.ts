@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { TransitionRefusedError, VersionConflictError } from '../../domain/errors.js';
 import { type Pool, withTransaction } from '../../persistence/database.js';
-import { appendToCommande, commandeAccepts, loadCommande, statutOfCommande } from './commande-stream.js';
+import { CommandeSession, commandeAccepts, statutOfCommande } from './commande-stream.js';
 
 export const DEADLINE_SOURCE = 'commande-saga';
 export const EXPIRY_REASON = 'delai_depasse';
@@ -78,15 +78,17 @@ export class DeadlineScheduler {
         if (locked.rowCount === 0) return false;
         // The saga actor will set the next deadline, if any, when it sees the commande's next event.
         await tx.query('UPDATE sagas SET deadline_at = NULL WHERE commande_id = $1', [commandeId]);
-        const commande = await loadCommande(tx, commandeId);
+        const session = new CommandeSession(tx);
+        const commande = await session.load(commandeId);
         if (!commandeAccepts(commande, 'CommandeExpiree')) return false;
         const statut = statutOfCommande(commande) ?? 'inexistante';
-        await appendToCommande(tx, commande, {
+        session.append(commande, {
           event_type: 'CommandeExpiree',
           source: DEADLINE_SOURCE,
           causation_id: commande.events.at(-1)?.event_id ?? null,
           data: { raison: EXPIRY_REASON, etat: statut, delai_ms: this.options.deadlineMs },
         });
+        await session.flush();
         this.options.onExpired?.(commandeId, statut);
         return true;
       });
