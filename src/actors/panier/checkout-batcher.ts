@@ -41,10 +41,15 @@ export class CheckoutBatcher {
     if (this.writing || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.maxBatch);
     this.writing = true;
-    void this.write(batch).finally(() => {
-      this.writing = false;
-      this.writeNext();
-    });
+    void this.write(batch)
+      .catch((error: unknown) => {
+        // write settles every checkout itself; this only keeps a bug there from leaving callers waiting.
+        for (const waiting of batch) waiting.reject(error);
+      })
+      .finally(() => {
+        this.writing = false;
+        this.writeNext();
+      });
   }
 
   private async write(batch: WaitingCheckout[]): Promise<void> {
