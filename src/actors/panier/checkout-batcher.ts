@@ -1,8 +1,6 @@
-import { z } from 'zod';
 import { type Pool, withTransaction } from '../../persistence/database.js';
 import { appendToStreams } from '../../persistence/event-store.js';
-import { type CheckoutResult, checkout, commandeCreee, newCommandeId } from './checkout.js';
-import { toPanier } from './panier-repository.js';
+import { type CheckoutResult, checkout, commandeCreee, newCommandeId, takeCarts } from './checkout.js';
 
 interface WaitingCheckout {
   clientId: number;
@@ -10,8 +8,6 @@ interface WaitingCheckout {
   resolve: (result: CheckoutResult) => void;
   reject: (error: unknown) => void;
 }
-
-const takenRowSchema = z.object({ client_id: z.number().int() }).passthrough();
 
 /**
  * Checkouts that arrive while others are being written go together in the next transaction: one
@@ -90,30 +86,13 @@ export class CheckoutBatcher {
   /** The checkouts whose cart was taken, with their commande; the others left untouched. */
   private async checkoutTogether(batch: WaitingCheckout[]): Promise<Map<WaitingCheckout, CheckoutResult>> {
     return withTransaction(this.pool, async (tx) => {
-      const taken = await tx.query(
-        `WITH requests AS (
-           SELECT * FROM unnest($1::int[], $2::int[]) AS r(client_id, magasin_id)
-         ), taken AS (
-           DELETE FROM panier_articles AS a USING requests AS r
-           WHERE a.client_id = r.client_id AND EXISTS (SELECT 1 FROM magasins WHERE id = r.magasin_id)
-           RETURNING a.client_id, a.produit_id, a.quantite
-         )
-         SELECT t.client_id, t.produit_id, t.quantite, p.prix_cents
-         FROM taken AS t JOIN produits AS p ON p.id = t.produit_id ORDER BY t.client_id, t.produit_id`,
-        [batch.map((waiting) => waiting.clientId), batch.map((waiting) => waiting.magasinId)],
-      );
-      const rowsByClient = new Map<number, unknown[]>();
-      for (const row of taken.rows) {
-        const { client_id } = takenRowSchema.parse(row);
-        rowsByClient.set(client_id, [...(rowsByClient.get(client_id) ?? []), row]);
-      }
+      const carts = await takeCarts(tx, batch);
       const created = new Map<WaitingCheckout, CheckoutResult>();
       const appends = batch.flatMap((waiting) => {
-        const rows = rowsByClient.get(waiting.clientId);
-        if (!rows) return [];
+        const panier = carts.get(waiting.clientId);
+        if (!panier) return [];
         const commandeId = newCommandeId();
         created.set(waiting, { commande_id: commandeId, statut: 'en_attente_stock', replayed: false });
-        const panier = toPanier(waiting.clientId, rows);
         return [
           {
             aggregateId: commandeId,

@@ -34,18 +34,8 @@ export async function checkout(
       const earlier = await findCheckout(tx, clientId, idempotencyKey);
       if (earlier) return earlier;
     }
-    const taken = await tx.query(
-      `WITH taken AS (
-         DELETE FROM panier_articles
-         WHERE client_id = $1 AND EXISTS (SELECT 1 FROM magasins WHERE id = $2)
-         RETURNING produit_id, quantite
-       )
-       SELECT t.produit_id, t.quantite, p.prix_cents
-       FROM taken AS t JOIN produits AS p ON p.id = t.produit_id ORDER BY t.produit_id`,
-      [clientId, magasinId],
-    );
-    const panier = toPanier(clientId, taken.rows);
-    if (panier.articles.length === 0) return refuse(tx, clientId, magasinId, idempotencyKey);
+    const panier = (await takeCarts(tx, [{ clientId, magasinId }])).get(clientId);
+    if (!panier) return refuse(tx, clientId, magasinId, idempotencyKey);
 
     const commandeId = newCommandeId();
     await appendToStream(tx, commandeId, 0, [commandeCreee(clientId, magasinId, panier)]);
@@ -58,6 +48,39 @@ export async function checkout(
     }
     return { commande_id: commandeId, statut: 'en_attente_stock', replayed: false };
   });
+}
+
+const takenRowSchema = z.object({ client_id: z.number().int() });
+
+/**
+ * Takes the carts of these clients, each for the store it names (nothing when the store does not exist),
+ * by deleting their rows: a concurrent checkout of the same client waits, then finds the cart empty.
+ * Returns what each non-empty cart held, at the catalogue's prices; one client at most once.
+ */
+export async function takeCarts(
+  tx: PoolClient,
+  requests: readonly { clientId: number; magasinId: number }[],
+): Promise<Map<number, Panier>> {
+  const taken = await tx.query(
+    `WITH requests AS (
+       SELECT * FROM unnest($1::int[], $2::int[]) AS r(client_id, magasin_id)
+     ), taken AS (
+       DELETE FROM panier_articles AS a USING requests AS r
+       WHERE a.client_id = r.client_id AND EXISTS (SELECT 1 FROM magasins WHERE id = r.magasin_id)
+       RETURNING a.client_id, a.produit_id, a.quantite
+     )
+     SELECT t.client_id, t.produit_id, t.quantite, p.prix_cents
+     FROM taken AS t JOIN produits AS p ON p.id = t.produit_id ORDER BY t.client_id, t.produit_id`,
+    [requests.map((request) => request.clientId), requests.map((request) => request.magasinId)],
+  );
+  const rowsByClient = new Map<number, unknown[]>();
+  for (const row of taken.rows) {
+    const { client_id } = takenRowSchema.parse(row);
+    const rows = rowsByClient.get(client_id) ?? [];
+    rows.push(row);
+    rowsByClient.set(client_id, rows);
+  }
+  return new Map([...rowsByClient].map(([clientId, rows]) => [clientId, toPanier(clientId, rows)]));
 }
 
 export function newCommandeId(): string {
