@@ -407,8 +407,11 @@ export class StreamConsumer {
   /** Queues one XACK per stream; returns how many commands were queued. */
   private queueAcks(pipeline: ReturnType<Redis['pipeline']>, entries: RawEntry[]): number {
     const byStream = new Map<string, string[]>();
-    for (const entry of entries)
-      byStream.set(entry.stream, [...(byStream.get(entry.stream) ?? []), entry.id]);
+    for (const entry of entries) {
+      const ids = byStream.get(entry.stream) ?? [];
+      ids.push(entry.id);
+      byStream.set(entry.stream, ids);
+    }
     for (const [stream, ids] of byStream) pipeline.call('XACK', stream, this.options.group, ...ids);
     return byStream.size;
   }
