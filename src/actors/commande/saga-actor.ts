@@ -219,6 +219,7 @@ function foldSaga(
 }
 
 const writtenRowSchema = z.object({ commande_id: z.string() });
+const sagaRowOfCommandeSchema = sagaRowSchema.extend(writtenRowSchema.shape);
 
 /** Writes every row whose version is still the one it was read at; returns the commandes written. */
 async function writeSagaRows(pool: Pool, writes: SagaWrite[]): Promise<Set<string>> {
@@ -277,7 +278,7 @@ async function readSagaRows(
     [missing],
   );
   for (const row of found.rows) {
-    const { commande_id, ...sagaRow } = sagaRowSchema.extend({ commande_id: z.string() }).parse(row);
+    const { commande_id, ...sagaRow } = sagaRowOfCommandeSchema.parse(row);
     rows.set(commande_id, sagaRow);
   }
   return rows;
