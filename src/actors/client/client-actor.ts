@@ -8,58 +8,44 @@ import {
   statutOfCommande,
 } from '../commande/commande-stream.js';
 import type { ServiceActor } from '../service-actor.js';
+import { ClientBalances } from './client-balances.js';
 
 const SOURCE = 'client-service';
-
-const balanceRowSchema = z.object({ solde_cents: z.number().int() });
 
 /** Debits the exact total once the stock is reserved, if the balance allows it; refunds an expired commande. */
 export const clientActor: ServiceActor = {
   name: SOURCE,
   streams: ['stock.evenements', 'commande.evenements'],
   handles: ['StockReserve', 'CommandeExpiree'],
-  async handle(session, event) {
-    if (event.event_type === 'StockReserve') await pay(session, event);
-    if (event.event_type === 'CommandeExpiree') await refundIfPaid(session, event);
-  },
-  async handleAll(session, events) {
-    await lockClients(session, events);
-    for (const event of events) await this.handle(session, event);
-  },
+  handle: (session, event) => handleAll(session, [event]),
+  handleAll,
 };
 
-/**
- * Locks the balances a batch will change, in id order, before changing any: batches of two client-service
- * processes running at once then never wait on each other in a cycle.
- */
-async function lockClients(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void> {
-  if (events.length < 2) return;
-  const clientIds = new Set<number>();
+/** Locks and reads every balance the events may change, in one statement, then applies them in order. */
+async function handleAll(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void> {
+  const clientIds: number[] = [];
   for (const event of events) {
-    clientIds.add(creationOf(await session.load(event.aggregate_id)).data.client_id);
+    clientIds.push(creationOf(await session.load(event.aggregate_id)).data.client_id);
   }
-  await session.tx.query('SELECT id FROM clients WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE', [
-    [...clientIds],
-  ]);
+  const balances = await ClientBalances.lock(session.tx, clientIds);
+  for (const event of events) {
+    if (event.event_type === 'StockReserve') await pay(session, balances, event);
+    if (event.event_type === 'CommandeExpiree') await refundIfPaid(session, balances, event);
+  }
+  await balances.write(session.tx);
 }
 
-async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve'>): Promise<void> {
-  const { tx } = session;
+async function pay(
+  session: CommandeSession,
+  balances: ClientBalances,
+  event: SagaEnvelopeOf<'StockReserve'>,
+): Promise<void> {
   const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'PaiementAccepte');
   const { client_id, magasin_id, total } = event.data;
-  const totalCents = toCents(total);
-  // One statement on the usual path: the debit happens only if the balance covers it (checked on the row's
-  // latest version, so two payments of one client cannot both spend the same money), and records itself.
-  const debited = await tx.query(
-    `WITH debit AS (
-       UPDATE clients SET solde_cents = solde_cents - $3 WHERE id = $2 AND solde_cents >= $3 RETURNING id
-     )
-     INSERT INTO paiements (commande_id, client_id, montant_cents, statut)
-     SELECT $1, id, $3, 'accepte' FROM debit`,
-    [event.aggregate_id, client_id, totalCents],
-  );
-  if (debited.rowCount === 1) {
+  const soldeBefore = balances.soldeOf(client_id);
+  const payment = balances.pay(event.aggregate_id, client_id, toCents(total));
+  if (payment.statut === 'accepte') {
     session.append(commande, {
       event_type: 'PaiementAccepte',
       source: SOURCE,
@@ -68,13 +54,6 @@ async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve
     });
     return;
   }
-  const balance = await tx.query('SELECT solde_cents FROM clients WHERE id = $1', [client_id]);
-  const known = balance.rows[0] ? balanceRowSchema.parse(balance.rows[0]) : null;
-  const soldeCents = known?.solde_cents ?? 0;
-  await tx.query(
-    `INSERT INTO paiements (commande_id, client_id, montant_cents, statut) VALUES ($1, $2, $3, 'refuse')`,
-    [event.aggregate_id, client_id, totalCents],
-  );
   session.append(commande, {
     event_type: 'PaiementRefuse',
     source: SOURCE,
@@ -83,8 +62,8 @@ async function pay(session: CommandeSession, event: SagaEnvelopeOf<'StockReserve
       client_id,
       magasin_id,
       total,
-      solde: fromCents(soldeCents),
-      raison: known ? 'solde_insuffisant' : 'client_inconnu',
+      solde: fromCents(soldeBefore ?? 0),
+      raison: soldeBefore === undefined ? 'client_inconnu' : 'solde_insuffisant',
     },
   });
 }
@@ -94,11 +73,14 @@ const paymentRowSchema = z.object({ client_id: z.number().int(), montant_cents: 
 /** A commande that expired after its payment gets the exact amount back. */
 async function refundIfPaid(
   session: CommandeSession,
+  balances: ClientBalances,
   event: SagaEnvelopeOf<'CommandeExpiree'>,
 ): Promise<void> {
   const { tx } = session;
   const commande = await session.load(event.aggregate_id);
   if (statutOfCommande(commande) !== 'remboursement') return;
+  // Statements in event order: the payments decided before this event are written first.
+  await balances.write(tx);
   const refunded = await tx.query(
     `UPDATE paiements SET statut = 'rembourse' WHERE commande_id = $1 AND statut = 'accepte'
      RETURNING client_id, montant_cents`,
@@ -111,6 +93,7 @@ async function refundIfPaid(
     payment.client_id,
     payment.montant_cents,
   ]);
+  balances.credit(payment.client_id, payment.montant_cents);
   session.append(commande, {
     event_type: 'PaiementRembourse',
     source: SOURCE,

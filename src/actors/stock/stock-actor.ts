@@ -44,6 +44,7 @@ async function handleAll(session: CommandeSession, events: readonly SagaEnvelope
   }
   const ledger = await StockLedger.lock(session.tx, needs);
   for (const event of events) await apply(session, ledger, event);
+  await ledger.write(session.tx);
 }
 
 function apply(session: CommandeSession, ledger: StockLedger, event: SagaEnvelope): Promise<void> {
@@ -57,7 +58,8 @@ function apply(session: CommandeSession, ledger: StockLedger, event: SagaEnvelop
     case 'CommandeExpiree':
       return releaseIfExpiredWithStock(session, ledger, event);
     case 'VenteConfirmee':
-      return markSold(session.tx, ledger, event);
+      ledger.sell(event.aggregate_id);
+      return Promise.resolve();
     default:
       return Promise.resolve();
   }
@@ -68,7 +70,6 @@ async function reserve(
   ledger: StockLedger,
   event: SagaEnvelopeOf<'CommandeCreee'>,
 ): Promise<void> {
-  const { tx } = session;
   const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'StockReserve');
   const { magasin_id, client_id, produits, total } = event.data;
@@ -95,64 +96,46 @@ async function reserve(
     return;
   }
 
-  const quantites = produitIds.map((id) => wanted.get(id) ?? 0);
-  await tx.query(
-    `WITH reserved AS (
-       UPDATE stock AS s SET quantite = s.quantite - r.quantite, reservee = s.reservee + r.quantite
-       FROM unnest($3::int[], $4::int[]) AS r(produit_id, quantite)
-       WHERE s.magasin_id = $2 AND s.produit_id = r.produit_id
-       RETURNING s.produit_id, r.quantite
-     )
-     INSERT INTO stock_reservations (commande_id, magasin_id, produit_id, quantite, statut)
-     SELECT $1, $2, produit_id, quantite, 'reservee' FROM reserved`,
-    [event.aggregate_id, magasin_id, produitIds, quantites],
+  const reserved = produitIds.map((produit_id) => ({ produit_id, quantite: wanted.get(produit_id) ?? 0 }));
+  ledger.reserve(
+    event.aggregate_id,
+    magasin_id,
+    reserved.map((line) => ({ produitId: line.produit_id, quantite: line.quantite })),
   );
-  for (const [index, produitId] of produitIds.entries()) {
-    ledger.adjust(magasin_id, produitId, -(quantites[index] ?? 0));
-  }
   session.append(commande, {
     event_type: 'StockReserve',
     source: SOURCE,
     causation_id: event.event_id,
-    data: {
-      client_id,
-      magasin_id,
-      produits: produitIds.map((produit_id, index) => ({ produit_id, quantite: quantites[index] ?? 0 })),
-      total,
-    },
+    data: { client_id, magasin_id, produits: reserved, total },
   });
 }
 
 /**
- * Takes the order's reservations out of `reservee`, reservations and stock in one statement (the ledger
- * locked the stock rows): back to `quantite` when released, to `vendue` when sold.
+ * Gives the order's reserved lines back to `quantite`, reservations and stock in one statement (the ledger
+ * locked the stock rows).
  */
-async function settleReservations(
+async function releaseReservations(
   tx: PoolClient,
   ledger: StockLedger,
   commandeId: string,
-  to: 'liberee' | 'vendue',
 ): Promise<z.infer<typeof reservationRowSchema>[]> {
-  const settled = await tx.query(
-    `WITH settled AS (
-       UPDATE stock_reservations SET statut = $2
+  // Statements in event order: the reservations and sales recorded before this event are written first.
+  await ledger.write(tx);
+  const released = await tx.query(
+    `WITH released AS (
+       UPDATE stock_reservations SET statut = 'liberee'
        WHERE commande_id = $1 AND statut = 'reservee'
        RETURNING magasin_id, produit_id, quantite
      ), moved AS (
-       UPDATE stock AS s
-       SET quantite = s.quantite + CASE WHEN $3 THEN r.quantite ELSE 0 END,
-           reservee = s.reservee - r.quantite,
-           vendue   = s.vendue   + CASE WHEN $3 THEN 0 ELSE r.quantite END
-       FROM settled AS r
+       UPDATE stock AS s SET quantite = s.quantite + r.quantite, reservee = s.reservee - r.quantite
+       FROM released AS r
        WHERE s.magasin_id = r.magasin_id AND s.produit_id = r.produit_id
      )
-     SELECT magasin_id, produit_id, quantite FROM settled ORDER BY produit_id`,
-    [commandeId, to, to === 'liberee'],
+     SELECT magasin_id, produit_id, quantite FROM released ORDER BY produit_id`,
+    [commandeId],
   );
-  const lines = settled.rows.map((row) => reservationRowSchema.parse(row));
-  if (to === 'liberee') {
-    for (const line of lines) ledger.adjust(line.magasin_id, line.produit_id, line.quantite);
-  }
+  const lines = released.rows.map((row) => reservationRowSchema.parse(row));
+  for (const line of lines) ledger.adjust(line.magasin_id, line.produit_id, line.quantite);
   return lines;
 }
 
@@ -164,7 +147,7 @@ async function release(
 ): Promise<void> {
   const commande = await session.load(event.aggregate_id);
   assertCommandeAccepts(commande, 'StockLibere');
-  const lines = await settleReservations(session.tx, ledger, event.aggregate_id, 'liberee');
+  const lines = await releaseReservations(session.tx, ledger, event.aggregate_id);
   session.append(commande, {
     event_type: 'StockLibere',
     source: SOURCE,
@@ -187,12 +170,4 @@ async function releaseIfExpiredWithStock(
   // Expired before the reservation: nothing to give back. Expired after payment: the refund comes first.
   if (statutOfCommande(commande) !== 'liberation_stock') return;
   await release(session, ledger, event, event.data.raison);
-}
-
-async function markSold(
-  tx: PoolClient,
-  ledger: StockLedger,
-  event: SagaEnvelopeOf<'VenteConfirmee'>,
-): Promise<void> {
-  await settleReservations(tx, ledger, event.aggregate_id, 'vendue');
 }

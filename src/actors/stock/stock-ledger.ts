@@ -15,13 +15,22 @@ export interface StockNeeds {
 
 const key = (magasinId: number, produitId: number) => `${magasinId}:${produitId}`;
 
+export interface ReservedLine {
+  produitId: number;
+  quantite: number;
+}
+
 /**
  * The stock rows one transaction of the stock service works on, locked with one statement in
  * (magasin_id, produit_id) order, the order in which every writer of several rows takes them, so that
  * concurrent transactions never deadlock; and their available quantities, kept up to date in memory as
- * the transaction reserves and releases, so that no event of the batch reads them again.
+ * the transaction reserves and releases, so that no event of the batch reads them again. Reservations and
+ * sales are written by one statement for the whole batch (`write`).
  */
 export class StockLedger {
+  private readonly reservations: { commandeId: string; magasinId: number; line: ReservedLine }[] = [];
+  private readonly sold: string[] = [];
+
   private constructor(private readonly available: Map<string, number>) {}
 
   static async lock(tx: PoolClient, needs: StockNeeds): Promise<StockLedger> {
@@ -49,5 +58,60 @@ export class StockLedger {
   /** Records a change of the available quantity that the transaction has just written. */
   adjust(magasinId: number, produitId: number, delta: number): void {
     this.available.set(key(magasinId, produitId), this.availableOf(magasinId, produitId) + delta);
+  }
+
+  /** Takes the lines out of the available stock now; `write` records the reservation. */
+  reserve(commandeId: string, magasinId: number, lines: readonly ReservedLine[]): void {
+    for (const line of lines) {
+      this.adjust(magasinId, line.produitId, -line.quantite);
+      this.reservations.push({ commandeId, magasinId, line });
+    }
+  }
+
+  /** The commande's reserved lines become sold when `write` runs. */
+  sell(commandeId: string): void {
+    this.sold.push(commandeId);
+  }
+
+  /**
+   * Writes the reservations and sales recorded since the last write in one statement: the reservation
+   * rows, the sold ones marked, and each stock row moved once by the sum of its changes (one UPDATE may
+   * change a row only once).
+   */
+  async write(tx: PoolClient): Promise<void> {
+    if (this.reservations.length === 0 && this.sold.length === 0) return;
+    const reservations = this.reservations.splice(0);
+    const sold = this.sold.splice(0);
+    await tx.query(
+      `WITH reserved AS (
+         INSERT INTO stock_reservations (commande_id, magasin_id, produit_id, quantite, statut)
+         SELECT commande_id, magasin_id, produit_id, quantite, 'reservee'
+         FROM unnest($1::text[], $2::int[], $3::int[], $4::int[]) AS r(commande_id, magasin_id, produit_id, quantite)
+         RETURNING magasin_id, produit_id, quantite
+       ), sold AS (
+         UPDATE stock_reservations SET statut = 'vendue'
+         WHERE commande_id = ANY($5::text[]) AND statut = 'reservee'
+         RETURNING magasin_id, produit_id, quantite
+       ), moves AS (
+         SELECT magasin_id, produit_id, sum(reserved) AS reserved, sum(sold) AS sold
+         FROM (
+           SELECT magasin_id, produit_id, quantite AS reserved, 0 AS sold FROM reserved
+           UNION ALL
+           SELECT magasin_id, produit_id, 0, quantite FROM sold
+         ) AS m
+         GROUP BY magasin_id, produit_id
+       )
+       UPDATE stock AS s
+       SET quantite = s.quantite - m.reserved, reservee = s.reservee + m.reserved - m.sold, vendue = s.vendue + m.sold
+       FROM moves AS m
+       WHERE s.magasin_id = m.magasin_id AND s.produit_id = m.produit_id`,
+      [
+        reservations.map((r) => r.commandeId),
+        reservations.map((r) => r.magasinId),
+        reservations.map((r) => r.line.produitId),
+        reservations.map((r) => r.line.quantite),
+        sold,
+      ],
+    );
   }
 }

@@ -1,36 +1,52 @@
 import { z } from 'zod';
-import type { SagaEnvelopeOf } from '../../domain/events.js';
+import type { SagaEnvelope, SagaEnvelopeOf } from '../../domain/events.js';
 import { toCents } from '../../domain/money.js';
 import { assertCommandeAccepts, type CommandeSession } from '../commande/commande-stream.js';
 import type { ServiceActor } from '../service-actor.js';
 
 const SOURCE = 'ventes-service';
 
-const venteIdSchema = z.object({ id: z.number().int() });
+const recordedSaleSchema = z.object({ id: z.number().int(), commande_id: z.string() });
 
 /** Records the sale once payment is accepted. */
 export const ventesActor: ServiceActor = {
   name: SOURCE,
   streams: ['paiement.evenements'],
   handles: ['PaiementAccepte'],
-  async handle(session, event) {
-    if (event.event_type === 'PaiementAccepte') await recordSale(session, event);
-  },
+  handle: (session, event) => recordSales(session, [event]),
+  handleAll: recordSales,
 };
 
-async function recordSale(session: CommandeSession, event: SagaEnvelopeOf<'PaiementAccepte'>): Promise<void> {
-  const commande = await session.load(event.aggregate_id);
-  assertCommandeAccepts(commande, 'VenteConfirmee');
-  const { client_id, magasin_id, total } = event.data;
-  const inserted = await session.tx.query(
-    `INSERT INTO ventes (commande_id, client_id, magasin_id, total_cents) VALUES ($1, $2, $3, $4) RETURNING id`,
-    [event.aggregate_id, client_id, magasin_id, toCents(total)],
+/** The sales of a batch are recorded with one statement, then confirmed in order with their ids. */
+async function recordSales(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void> {
+  const paid = events.filter(
+    (event): event is SagaEnvelopeOf<'PaiementAccepte'> => event.event_type === 'PaiementAccepte',
   );
-  const { id } = venteIdSchema.parse(inserted.rows[0]);
-  session.append(commande, {
-    event_type: 'VenteConfirmee',
-    source: SOURCE,
-    causation_id: event.event_id,
-    data: { vente_id: id, client_id, magasin_id, total },
-  });
+  if (paid.length === 0) return;
+  for (const event of paid) assertCommandeAccepts(await session.load(event.aggregate_id), 'VenteConfirmee');
+  const inserted = await session.tx.query(
+    `INSERT INTO ventes (commande_id, client_id, magasin_id, total_cents)
+     SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::bigint[])
+     RETURNING id, commande_id`,
+    [
+      paid.map((event) => event.aggregate_id),
+      paid.map((event) => event.data.client_id),
+      paid.map((event) => event.data.magasin_id),
+      paid.map((event) => toCents(event.data.total)),
+    ],
+  );
+  const venteIds = new Map(
+    inserted.rows.map((row) => recordedSaleSchema.parse(row)).map((sale) => [sale.commande_id, sale.id]),
+  );
+  for (const event of paid) {
+    const venteId = venteIds.get(event.aggregate_id);
+    if (venteId === undefined) throw new Error(`no sale recorded for commande ${event.aggregate_id}`);
+    const { client_id, magasin_id, total } = event.data;
+    session.append(await session.load(event.aggregate_id), {
+      event_type: 'VenteConfirmee',
+      source: SOURCE,
+      causation_id: event.event_id,
+      data: { vente_id: venteId, client_id, magasin_id, total },
+    });
+  }
 }
