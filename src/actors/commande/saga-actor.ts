@@ -99,6 +99,7 @@ export async function advanceSagas(
   notifications: readonly SagaEnvelope[],
   deadlineMs: number,
   cache: SagaRowCache,
+  { presumeNew = true }: { presumeNew?: boolean } = {},
 ): Promise<SagaStep & { leftOver: SagaEnvelope[] }> {
   const byCommande = new Map<string, SagaEnvelope[]>();
   for (const notification of notifications) {
@@ -106,7 +107,15 @@ export async function advanceSagas(
     list.push(notification);
     byCommande.set(notification.aggregate_id, list);
   }
-  const rows = await readSagaRows(pool, [...byCommande.keys()], cache);
+  // A commande whose first event is here has no row yet, unless this is a redelivery: its row is not
+  // read, and the insert that then finds one hands its notifications back in `leftOver`.
+  const toRead = [...byCommande]
+    .filter(
+      ([commandeId, received]) =>
+        !presumeNew || cache.get(commandeId) || !received.some((event) => event.version === 1),
+    )
+    .map(([commandeId]) => commandeId);
+  const rows = await readSagaRows(pool, toRead, cache);
   const pending = new Map<string, SagaEnvelope[]>();
   const toReadFromStore: string[] = [];
   for (const [commandeId, received] of byCommande) {
@@ -143,14 +152,22 @@ export async function advanceSagas(
   return step;
 }
 
-/** One notification: like `advanceSagas`, but a lost race is thrown, for the consumer to retry. */
+/**
+ * One notification: like `advanceSagas`, but a lost race is thrown, for the consumer to retry. A first
+ * event whose row turns out to exist (a redelivery) is applied again at once, from the row.
+ */
 export async function advanceSaga(
   pool: Pool,
   notification: SagaEnvelope,
   deadlineMs: number,
   cache: SagaRowCache = new SagaRowCache(0),
 ): Promise<SagaStep> {
-  const { leftOver, ...step } = await advanceSagas(pool, [notification], deadlineMs, cache);
+  let { leftOver, ...step } = await advanceSagas(pool, [notification], deadlineMs, cache);
+  if (leftOver.length > 0 && notification.version === 1) {
+    ({ leftOver, ...step } = await advanceSagas(pool, [notification], deadlineMs, cache, {
+      presumeNew: false,
+    }));
+  }
   if (leftOver.length > 0)
     throw new VersionConflictError(notification.aggregate_id, notification.version - 1);
   return step;

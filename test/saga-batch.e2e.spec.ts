@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { advanceSaga, advanceSagas, SagaRowCache } from '../src/actors/commande/saga-actor.js';
+import { parseSagaEnvelope, type SagaEnvelope } from '../src/domain/events.js';
+import { readStream } from '../src/persistence/event-store.js';
+import { Shop } from './support/shop.js';
+import { TestSystem } from './support/test-system.js';
+
+const DEADLINE_MS = 60_000;
+
+/** The saga actor does not read the row of a commande it sees created, but must not be fooled by a redelivery. */
+describe('the saga actor, given the first event of commandes', () => {
+  let system: TestSystem;
+  let shop: Shop;
+
+  beforeAll(async () => {
+    // No actor runs in the background: the test hands the notifications to the saga actor itself.
+    system = await TestSystem.start('saga-batch', { actors: [] });
+    shop = new Shop(system.api);
+  });
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  it('starts new sagas, and hands back a redelivered creation whose saga already moved on', async () => {
+    // given a saga that has already taken its first event, and a commande not seen yet
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(4);
+    await shop.setStock(magasin, produit, 10);
+    const seen = await creationOf(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
+    const fresh = await creationOf(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
+    await advanceSaga(system.choreo.pool, seen, DEADLINE_MS);
+    await system.choreo.pool.query(
+      "UPDATE sagas SET statut = 'stock_reserve', version = 2 WHERE commande_id = $1",
+      [seen.aggregate_id],
+    );
+
+    // when both creations come in one batch, the first one delivered again
+    const step = await advanceSagas(system.choreo.pool, [seen, fresh], DEADLINE_MS, new SagaRowCache());
+
+    // then the new saga starts, the redelivered creation comes back to be applied again, from the row
+    expect(step.transitions.map((t) => [t.commandeId, t.statut])).toEqual([
+      [fresh.aggregate_id, 'en_attente_stock'],
+    ]);
+    expect(step.leftOver).toEqual([seen]);
+    const again = await advanceSaga(system.choreo.pool, seen, DEADLINE_MS);
+    expect(again.transitions).toEqual([]);
+    expect(await sagaRow(seen.aggregate_id)).toEqual({ statut: 'stock_reserve', version: 2 });
+    expect(await sagaRow(fresh.aggregate_id)).toEqual({ statut: 'en_attente_stock', version: 1 });
+  });
+
+  async function creationOf(commandeId: string): Promise<SagaEnvelope> {
+    const first = (await readStream(system.choreo.pool, commandeId)).map(parseSagaEnvelope)[0];
+    if (!first) throw new Error(`commande ${commandeId} has no events`);
+    return first;
+  }
+
+  async function sagaRow(commandeId: string): Promise<unknown> {
+    const result = await system.choreo.pool.query(
+      'SELECT statut, version FROM sagas WHERE commande_id = $1',
+      [commandeId],
+    );
+    return result.rows[0];
+  }
+});
