@@ -142,7 +142,7 @@ export class CheckpointedReader {
     );
     const peek = peekRowSchema.parse(peeked.rows[0]);
     if (peek.next_position === null || peek.next_position === gap.from) return false;
-    return BigInt(peek.snapshot_xmin) < gap.xmax;
+    return BigInt(peek.snapshot_xmin) < gap.horizon;
   }
 
   /** Goes back to the start of the store when the reader's downstream says it lost what it was given. */

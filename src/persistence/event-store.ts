@@ -189,13 +189,13 @@ export async function readAll(
 
 /**
  * A hole in the positions: a row of a transaction still in flight, or a position its transaction
- * rolled back. `xmax` is the snapshot's xmax when the hole was first seen: every transaction that could
- * still fill positions [from, upTo) had started by then.
+ * rolled back. `horizon` is a transaction id taken by the reader after the snapshot in which it first
+ * saw the hole: every transaction that could still fill positions [from, upTo) had an id below it.
  */
 export interface PositionGap {
   from: number;
   upTo: number;
-  xmax: bigint;
+  horizon: bigint;
 }
 
 export interface GapSafeBatch {
@@ -204,18 +204,26 @@ export interface GapSafeBatch {
   gap: PositionGap | null;
 }
 
-const snapshotRowSchema = z.object({ snapshot_xmin: z.string(), snapshot_xmax: z.string() });
+const snapshotRowSchema = z.object({ snapshot_xmin: z.string(), horizon: z.string() });
 
-/** The SELECT list that `takeGapSafe` expects: the statement's snapshot bounds, then the event columns. */
+/**
+ * The SELECT list that `takeGapSafe` expects before the event columns: the snapshot's xmin, and the
+ * reader's own transaction id as the horizon. Not the snapshot's xmax: that is only the last finished id
+ * plus one, so a transaction that got its id after that one finished, took a position, and is still
+ * running can have an id at or above it; a later xmin that does not count it (it computes xmin only
+ * over ids below its own xmax) would then pass its hole and skip its events for good. An id taken after
+ * the snapshot is above every id that could hold a position the snapshot saw a later one of.
+ */
 export const GAP_SAFE_COLUMNS = `pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin,
-  pg_snapshot_xmax(pg_current_snapshot())::text AS snapshot_xmax`;
+  pg_current_xact_id()::text AS horizon`;
 
 /**
  * Events after `after` with no hole in their positions. Positions are taken at insert but become visible
  * at commit, so a later position can be visible before an earlier one: reading past the hole would skip
  * that event for good. A hole is passed only once every transaction that was running when it was first
- * seen has ended (the snapshot's xmin reached the xmax recorded then): what is still missing then was
- * rolled back and never comes.
+ * seen has ended (a later snapshot's xmin reached the horizon recorded then): what is still missing then
+ * was rolled back and never comes. The horizon is the reader's own transaction id: outside a transaction
+ * each call takes one.
  */
 export async function readAllGapSafe(
   db: Queryable,
@@ -236,7 +244,7 @@ export async function readAllGapSafe(
 
 /**
  * The gap-safe prefix of rows read as `readAllGapSafe` reads them: one row per event after `after` in
- * position order (or a single row of NULL events), each with the snapshot's xmin and xmax.
+ * position order (or a single row of NULL events), each with the snapshot's xmin and the horizon.
  */
 export function takeGapSafe(
   rows: readonly Record<string, unknown>[],
@@ -245,18 +253,18 @@ export function takeGapSafe(
 ): GapSafeBatch {
   const first = snapshotRowSchema.parse(rows[0]);
   const xmin = BigInt(first.snapshot_xmin);
-  const xmax = BigInt(first.snapshot_xmax);
+  const horizon = BigInt(first.horizon);
   const events: StoredEvent[] = [];
   let expected = after + 1;
   for (const row of rows) {
     if (row.position === null) break;
-    const { snapshot_xmin: _, snapshot_xmax: __, ...columns } = row;
+    const { snapshot_xmin: _, horizon: __, ...columns } = row;
     const event = toStoredEvent(columns);
     if (event.position !== expected) {
       const sameHole = knownGap !== null && expected >= knownGap.from && event.position <= knownGap.upTo;
-      const settled = sameHole && knownGap !== null && xmin >= knownGap.xmax;
+      const settled = sameHole && knownGap !== null && xmin >= knownGap.horizon;
       if (!settled) {
-        return { events, gap: sameHole ? knownGap : { from: expected, upTo: event.position, xmax } };
+        return { events, gap: sameHole ? knownGap : { from: expected, upTo: event.position, horizon } };
       }
     }
     events.push(event);

@@ -59,6 +59,32 @@ describe('readAllGapSafe', () => {
     expect(second.gap).toBeNull();
   });
 
+  it('does not pass the hole of a transaction still running whose id is the newest', async () => {
+    const after = (await readAllGapSafe(pool, 0, 1_000)).events.at(-1)?.position ?? 0;
+    // given an older transaction, and a younger one (the newest id) that appends first (position p),
+    const older = await begin();
+    await older.query('SELECT pg_current_xact_id()');
+    const younger = await begin();
+    await appendToStream(younger, 'cmd-newest', 0, [event]);
+    // while the older one appends after it (position p + 1) and commits: the snapshot's xmax is then the
+    // younger one's id, and an xmin computed below that xmax does not count it
+    await appendToStream(older, 'cmd-finished', 0, [event]);
+    await older.query('COMMIT');
+    older.release();
+
+    // when a reader meets the hole, and reads again while the younger transaction still runs
+    const first = await readAllGapSafe(pool, after, 100);
+    const second = await readAllGapSafe(pool, after, 100, first.gap);
+
+    // then it still waits at the hole rather than taking it for a rollback
+    expect(second.events.map((e) => e.aggregate_id)).toEqual([]);
+    expect(second.gap).not.toBeNull();
+    await younger.query('COMMIT');
+    younger.release();
+    const third = await readAllGapSafe(pool, after, 100, second.gap);
+    expect(third.events.map((e) => e.aggregate_id)).toEqual(['cmd-newest', 'cmd-finished']);
+  });
+
   it('passes a hole left by a rollback once the transactions running when it was seen have ended', async () => {
     const after = (await readAllGapSafe(pool, 0, 1_000)).events.at(-1)?.position ?? 0;
     // given a transaction that took a position, and a later one that committed
