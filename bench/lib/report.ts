@@ -105,10 +105,10 @@ export function rows(report: BenchReport): Row[] {
     });
     out.push({
       section: 'saga',
-      metric: 'dead letters / commandes expired',
-      value: `${fmt(saga.deadLetters)} / ${fmt(saga.expired)}`,
+      metric: 'dead letters / commandes expired / never final',
+      value: `${fmt(saga.deadLetters)} / ${fmt(saga.expired)} / ${fmt(saga.neverFinal)}`,
       reference: `over ${fmt(saga.totalOrders)} orders`,
-      target: `0 / 0: ${verdict(saga.deadLetters === 0 && saga.expired === 0)}`,
+      target: `0 / 0 / 0: ${verdict(saga.deadLetters === 0 && saga.expired === 0 && saga.neverFinal === 0)}`,
     });
   }
   if (ceiling) {

@@ -19,9 +19,13 @@ export interface SagaBenchResult {
   choreoPeakRssMb: number;
   choreoCpuSeconds: number;
   streamPrefix: string;
-  /** Should both be 0: entries no consumer could apply, and commandes that timed out instead of finishing. */
+  /**
+   * Should all be 0: entries no consumer could apply, commandes that timed out instead of finishing, and
+   * commandes whose saga had not reached a final state when the run ended (an event lost on the way).
+   */
   deadLetters: number;
   expired: number;
+  neverFinal: number;
 }
 
 export const SAGA_DATABASE = 'choreo_bench';
@@ -123,14 +127,21 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
     const expired = await pool.query<{ count: number }>(
       "SELECT count(*)::int AS count FROM events WHERE event_type = 'CommandeExpiree'",
     );
-    if (deadLetters > 0 || (expired.rows[0]?.count ?? 0) > 0) {
+    const unfinished = await pool.query<{ count: number }>(
+      `SELECT count(*)::int AS count FROM events AS c
+       WHERE c.event_type = 'CommandeCreee'
+         AND NOT EXISTS (SELECT 1 FROM sagas AS s WHERE s.commande_id = c.aggregate_id AND s.final)`,
+    );
+    const neverFinal = unfinished.rows[0]?.count ?? 0;
+    if (deadLetters > 0 || (expired.rows[0]?.count ?? 0) > 0 || neverFinal > 0) {
       progress.done(
-        `anomalies: ${deadLetters} dead letters, ${expired.rows[0]?.count ?? 0} commandes expired (see bench/results/choreo.log)`,
+        `anomalies: ${deadLetters} dead letters, ${expired.rows[0]?.count ?? 0} commandes expired, ${neverFinal} never final (see bench/results/choreo.log)`,
       );
     }
     return {
       deadLetters,
       expired: expired.rows[0]?.count ?? 0,
+      neverFinal,
       steps,
       sustainedRate,
       best,
