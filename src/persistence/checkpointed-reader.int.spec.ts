@@ -117,4 +117,50 @@ describe('a checkpointed reader of the event store', () => {
 
     expect(second.map((event) => event.position)).toEqual([position]);
   });
+
+  it('reads every committed event once and no rolled-back one, under writers committing in any order', async () => {
+    const seen: StoredEvent[] = [];
+    const reader = readerCollecting('concurrent-writers', seen);
+    await drain(reader);
+    seen.length = 0;
+    const committed: number[] = [];
+    const rolledBack: number[] = [];
+    let writing = true;
+
+    // given 8 writers, each running 25 transactions that take their id early or late, append 1-3
+    // events, pause a random moment, and commit (or, one in ten, roll back)
+    async function writer(index: number): Promise<void> {
+      const client = await pool.connect();
+      try {
+        for (let round = 0; round < 25; round += 1) {
+          await client.query('BEGIN');
+          if (Math.random() < 0.5) await client.query('SELECT pg_current_xact_id()');
+          const positions: number[] = [];
+          for (let count = 1 + Math.floor(Math.random() * 3); count > 0; count -= 1) {
+            positions.push(await insertEvent(client, `writer-${index}-${round}-${count}`));
+          }
+          await client.query('SELECT pg_sleep($1)', [Math.random() * 0.004]);
+          const commit = Math.random() >= 0.1;
+          await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+          (commit ? committed : rolledBack).push(...positions);
+        }
+      } finally {
+        client.release();
+      }
+    }
+
+    // when the reader keeps reading while they write, and until it has caught up
+    const reading = (async () => {
+      while (writing) await drain(reader);
+    })();
+    await Promise.all(Array.from({ length: 8 }, (_, index) => writer(index)));
+    writing = false;
+    await reading;
+    await drainUntil(reader, seen, committed.length);
+
+    // then it has read exactly the committed events, each once, in position order
+    const read = seen.map((event) => event.position);
+    expect(read).toEqual([...committed].sort((a, b) => a - b));
+    expect(rolledBack.length).toBeGreaterThan(0);
+  });
 });
