@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientActor } from '../src/actors/client/client-actor.js';
-import { handleBatchOnce } from '../src/actors/service-actor.js';
+import { handleBatchOnce, handleOnce } from '../src/actors/service-actor.js';
 import { stockActor } from '../src/actors/stock/stock-actor.js';
 import { ventesActor } from '../src/actors/ventes/ventes-actor.js';
 import { parseSagaEnvelope, type SagaEnvelope } from '../src/domain/events.js';
@@ -117,6 +118,25 @@ describe('the services, given several events in one batch', () => {
       [magasin, produit],
     );
     expect(stock.rows[0]).toEqual({ quantite: 3, reservee: 0, vendue: 2 });
+  });
+
+  it('refuses a payment request for a commande that does not exist, rather than failing on it', async () => {
+    // given a StockReserve whose commande has no events (no creation, hence no client to lock)
+    const orphan: SagaEnvelope = {
+      event_id: randomUUID(),
+      event_type: 'StockReserve',
+      aggregate_id: `cmd-${randomUUID()}`,
+      version: 2,
+      position: 1,
+      timestamp: new Date().toISOString(),
+      source: 'stock-service',
+      correlation_id: `cmd-${randomUUID()}`,
+      causation_id: null,
+      data: { client_id: 1, magasin_id: 1, produits: [{ produit_id: 1, quantite: 1 }], total: 1 },
+    };
+
+    // when the client service gets it, then it is refused (and recorded), not sent to the dead letters
+    expect(await handleOnce(system.choreo.pool, clientActor, orphan)).toBe('refused');
   });
 
   async function eventTypesOf(commandeId: string): Promise<string[]> {

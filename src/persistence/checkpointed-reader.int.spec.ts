@@ -127,14 +127,17 @@ describe('a checkpointed reader of the event store', () => {
     const rolledBack: number[] = [];
     let writing = true;
 
-    // given 8 writers, each running 25 transactions that take their id early or late, append 1-3
-    // events, pause a random moment, and commit (or, one in ten, roll back)
+    // given 8 writers, each running 25 transactions that take their id at once or after a pause, append
+    // 1-3 events, pause a random moment, and commit (or, one in ten, roll back)
     async function writer(index: number): Promise<void> {
       const client = await pool.connect();
       try {
         for (let round = 0; round < 25; round += 1) {
           await client.query('BEGIN');
-          if (Math.random() < 0.5) await client.query('SELECT pg_current_xact_id()');
+          // Writers take their transaction id before any position (appendToStream's statement does);
+          // here either at once or after a pause, so that ids and positions interleave across writers.
+          if (Math.random() < 0.5) await client.query('SELECT pg_sleep($1)', [Math.random() * 0.002]);
+          await client.query('SELECT pg_current_xact_id()');
           const positions: number[] = [];
           for (let count = 1 + Math.floor(Math.random() * 3); count > 0; count -= 1) {
             positions.push(await insertEvent(client, `writer-${index}-${round}-${count}`));

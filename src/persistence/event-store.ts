@@ -211,8 +211,9 @@ const snapshotRowSchema = z.object({ snapshot_xmin: z.string(), horizon: z.strin
  * reader's own transaction id as the horizon. Not the snapshot's xmax: that is only the last finished id
  * plus one, so a transaction that got its id after that one finished, took a position, and is still
  * running can have an id at or above it; a later xmin that does not count it (it computes xmin only
- * over ids below its own xmax) would then pass its hole and skip its events for good. An id taken after
- * the snapshot is above every id that could hold a position the snapshot saw a later one of.
+ * over ids below its own xmax) would then pass its hole and skip its events for good. Writers take their
+ * id before their positions, so a transaction holding a hole had its id before the snapshot that saw a
+ * later position: an id taken after that snapshot is above it.
  */
 export const GAP_SAFE_COLUMNS = `pg_snapshot_xmin(pg_current_snapshot())::text AS snapshot_xmin,
   pg_current_xact_id()::text AS horizon`;

@@ -21,11 +21,16 @@ export const clientActor: ServiceActor = {
   handleAll,
 };
 
-/** Locks and reads every balance the events may change, in one statement, then applies them in order. */
+/**
+ * Locks and reads every balance the events may change, in one statement, applies the events in order,
+ * then writes the payments they decided.
+ */
 async function handleAll(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void> {
   const clientIds: number[] = [];
   for (const event of events) {
-    clientIds.push(creationOf(await session.load(event.aggregate_id)).data.client_id);
+    // A commande with no creation has no client: `pay` refuses it, `refundIfPaid` has nothing to do.
+    const created = (await session.load(event.aggregate_id)).events[0];
+    if (created?.event_type === 'CommandeCreee') clientIds.push(created.data.client_id);
   }
   const balances = await ClientBalances.lock(session.tx, clientIds);
   for (const event of events) {

@@ -14,7 +14,8 @@ export interface Payment {
  * The balances one transaction of the client service works on, locked with one statement in id order (so
  * that batches of two processes never wait on each other in a cycle) and kept up to date in memory, so
  * that each payment of the batch is decided on the balance the ones before it left. The payments are
- * written, and the balances debited, by one statement at the end.
+ * written, and the balances debited, by one statement: at the end of the batch, or before a statement
+ * that must come after them (a refund).
  */
 export class ClientBalances {
   private readonly payments: Payment[] = [];

@@ -31,7 +31,10 @@ export const stockActor: ServiceActor = {
   handleAll,
 };
 
-/** Locks every stock row the events may change, in one statement, then applies them in order. */
+/**
+ * Locks every stock row the events may change, in one statement, applies the events in order, then
+ * writes the reservations and sales they recorded.
+ */
 async function handleAll(session: CommandeSession, events: readonly SagaEnvelope[]): Promise<void> {
   const needs: StockNeeds = { lines: [], settling: [] };
   for (const event of events) {

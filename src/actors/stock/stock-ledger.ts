@@ -55,7 +55,7 @@ export class StockLedger {
     return this.available.get(key(magasinId, produitId)) ?? 0;
   }
 
-  /** Records a change of the available quantity that the transaction has just written. */
+  /** Records a change of the available quantity, written by the transaction or about to be. */
   adjust(magasinId: number, produitId: number, delta: number): void {
     this.available.set(key(magasinId, produitId), this.availableOf(magasinId, produitId) + delta);
   }
