@@ -38,16 +38,21 @@ async function recordAndLoad(
   events: readonly SagaEnvelope[],
 ): Promise<{ fresh: SagaEnvelope[]; session: CommandeSession }> {
   const commandeIds = [...new Set(events.map((event) => event.aggregate_id))];
+  // The ids recorded come on the first row only: repeated on every row of a large batch, their array
+  // was most of what the driver parsed.
   const result = await tx.query(
     `WITH recorded AS (
        INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
        ON CONFLICT DO NOTHING RETURNING event_id
      )
-     SELECT (SELECT coalesce(array_agg(event_id::text), '{}') FROM recorded) AS recorded, e.*
+     SELECT CASE WHEN e.row_number IS NULL OR e.row_number = 1
+              THEN (SELECT coalesce(array_agg(event_id::text), '{}') FROM recorded) END AS recorded, e.*
      FROM (SELECT 1) AS one
      LEFT JOIN LATERAL (
-       SELECT ${EVENT_COLUMNS} FROM events WHERE aggregate_id = ANY($3::text[]) ORDER BY aggregate_id, version
-     ) AS e ON true`,
+       SELECT ${EVENT_COLUMNS}, row_number() OVER (ORDER BY aggregate_id, version)
+       FROM events WHERE aggregate_id = ANY($3::text[])
+     ) AS e ON true
+     ORDER BY e.row_number`,
     [actor.name, events.map((event) => event.event_id), commandeIds],
   );
   const { recorded } = recordedRowSchema.parse(result.rows[0]);
@@ -55,7 +60,9 @@ async function recordAndLoad(
   const session = new CommandeSession(tx);
   session.seed(
     commandeIds,
-    result.rows.filter((row) => row.position !== null).map(({ recorded: _, ...row }) => toStoredEvent(row)),
+    result.rows
+      .filter((row) => row.position !== null)
+      .map(({ recorded: _, row_number: __, ...row }) => toStoredEvent(row)),
   );
   // `delete` keeps an event delivered twice within the batch from being applied twice.
   const fresh = events.filter((event) => notSeenBefore.delete(event.event_id.toLowerCase()));
