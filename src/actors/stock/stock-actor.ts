@@ -100,11 +100,7 @@ async function reserve(
   }
 
   const reserved = produitIds.map((produit_id) => ({ produit_id, quantite: wanted.get(produit_id) ?? 0 }));
-  ledger.reserve(
-    event.aggregate_id,
-    magasin_id,
-    reserved.map((line) => ({ produitId: line.produit_id, quantite: line.quantite })),
-  );
+  ledger.reserve(event.aggregate_id, magasin_id, reserved);
   session.append(commande, {
     event_type: 'StockReserve',
     source: SOURCE,

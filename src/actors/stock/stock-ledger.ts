@@ -15,8 +15,9 @@ export interface StockNeeds {
 
 const key = (magasinId: number, produitId: number) => `${magasinId}:${produitId}`;
 
+/** A line as StockReserve carries it. */
 export interface ReservedLine {
-  produitId: number;
+  produit_id: number;
   quantite: number;
 }
 
@@ -63,7 +64,7 @@ export class StockLedger {
   /** Takes the lines out of the available stock now; `write` records the reservation. */
   reserve(commandeId: string, magasinId: number, lines: readonly ReservedLine[]): void {
     for (const line of lines) {
-      this.adjust(magasinId, line.produitId, -line.quantite);
+      this.adjust(magasinId, line.produit_id, -line.quantite);
       this.reservations.push({ commandeId, magasinId, line });
     }
   }
@@ -108,7 +109,7 @@ export class StockLedger {
       [
         reservations.map((r) => r.commandeId),
         reservations.map((r) => r.magasinId),
-        reservations.map((r) => r.line.produitId),
+        reservations.map((r) => r.line.produit_id),
         reservations.map((r) => r.line.quantite),
         sold,
       ],
