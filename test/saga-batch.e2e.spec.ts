@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { advanceSaga, advanceSagas, SagaRowCache } from '../src/actors/commande/saga-actor.js';
-import { parseSagaEnvelope, type SagaEnvelope } from '../src/domain/events.js';
-import { readStream } from '../src/persistence/event-store.js';
+import { eventOf } from './support/commande-events.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
@@ -26,8 +25,8 @@ describe('the saga actor, given the first event of commandes', () => {
     const magasin = await shop.magasin();
     const produit = await shop.produit(4);
     await shop.setStock(magasin, produit, 10);
-    const seen = await creationOf(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
-    const fresh = await creationOf(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
+    const seen = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
+    const fresh = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
     await advanceSaga(system.choreo.pool, seen, DEADLINE_MS);
     await system.choreo.pool.query(
       "UPDATE sagas SET statut = 'stock_reserve', version = 2 WHERE commande_id = $1",
@@ -48,10 +47,8 @@ describe('the saga actor, given the first event of commandes', () => {
     expect(await sagaRow(fresh.aggregate_id)).toEqual({ statut: 'en_attente_stock', version: 1 });
   });
 
-  async function creationOf(commandeId: string): Promise<SagaEnvelope> {
-    const first = (await readStream(system.choreo.pool, commandeId)).map(parseSagaEnvelope)[0];
-    if (!first) throw new Error(`commande ${commandeId} has no events`);
-    return first;
+  function created(commandeId: string) {
+    return eventOf(system.choreo.pool, commandeId, 'CommandeCreee');
   }
 
   async function sagaRow(commandeId: string): Promise<unknown> {

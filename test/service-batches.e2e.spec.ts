@@ -4,8 +4,8 @@ import { clientActor } from '../src/actors/client/client-actor.js';
 import { handleBatchOnce, handleOnce } from '../src/actors/service-actor.js';
 import { stockActor } from '../src/actors/stock/stock-actor.js';
 import { ventesActor } from '../src/actors/ventes/ventes-actor.js';
-import { parseSagaEnvelope, type SagaEnvelope } from '../src/domain/events.js';
-import { readStream } from '../src/persistence/event-store.js';
+import type { SagaEnvelope } from '../src/domain/events.js';
+import { eventOf, eventsOf, eventTypesOf } from './support/commande-events.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
@@ -35,28 +35,19 @@ describe('the services, given several events in one batch', () => {
     for (let index = 0; index < 3; index += 1) {
       commandes.push(await shop.order(await shop.client(100), magasin, [[produit, 2]]));
     }
-    const created = await Promise.all(
-      commandes.map(async (id) => (await readStream(system.choreo.pool, id)).map(parseSagaEnvelope)[0]),
-    );
 
     // when the stock service gets the three CommandeCreee in one batch
-    await handleBatchOnce(
-      system.choreo.pool,
-      stockActor,
-      created.flatMap((event) => (event ? [event] : [])),
-    );
+    await handBatch(stockActor, commandes, 'CommandeCreee');
 
     // then the first two are reserved and the third is refused with the 1 unit left
-    const outcomes = await Promise.all(
-      commandes.map(async (id) => (await readStream(system.choreo.pool, id)).map((e) => e.event_type)),
-    );
+    const outcomes = await Promise.all(commandes.map((id) => eventTypesOf(system.choreo.pool, id)));
     expect(outcomes).toEqual([
       ['CommandeCreee', 'StockReserve'],
       ['CommandeCreee', 'StockReserve'],
       ['CommandeCreee', 'StockIndisponible'],
     ]);
-    const refused = (await readStream(system.choreo.pool, commandes[2] as string))[1];
-    expect(refused?.data).toMatchObject({ manquants: [{ produit_id: produit, demande: 2, disponible: 1 }] });
+    const refused = await eventOf(system.choreo.pool, commandes[2] as string, 'StockIndisponible');
+    expect(refused.data).toMatchObject({ manquants: [{ produit_id: produit, demande: 2, disponible: 1 }] });
     expect(await shop.stockOf(magasin, produit)).toMatchObject({ quantite: 1, reservee: 4 });
   });
 
@@ -79,25 +70,25 @@ describe('the services, given several events in one batch', () => {
     await handBatch(stockActor, commandes, 'VenteConfirmee', 'PaiementRefuse');
 
     // then the second payment is refused with the 4.00 the first one left, the others are sold
-    expect(await eventTypesOf(first)).toEqual([
+    expect(await eventTypesOf(system.choreo.pool, first)).toEqual([
       'CommandeCreee',
       'StockReserve',
       'PaiementAccepte',
       'VenteConfirmee',
     ]);
-    expect(await eventTypesOf(second)).toEqual([
+    expect(await eventTypesOf(system.choreo.pool, second)).toEqual([
       'CommandeCreee',
       'StockReserve',
       'PaiementRefuse',
       'StockLibere',
     ]);
-    expect(await eventTypesOf(third)).toEqual([
+    expect(await eventTypesOf(system.choreo.pool, third)).toEqual([
       'CommandeCreee',
       'StockReserve',
       'PaiementAccepte',
       'VenteConfirmee',
     ]);
-    expect((await eventOf(second, 'PaiementRefuse')).data).toMatchObject({
+    expect((await eventOf(system.choreo.pool, second, 'PaiementRefuse')).data).toMatchObject({
       solde: 4,
       raison: 'solde_insuffisant',
     });
@@ -110,7 +101,9 @@ describe('the services, given several events in one batch', () => {
     );
     expect(ventes.rows).toHaveLength(2);
     for (const vente of ventes.rows) {
-      expect((await eventOf(vente.commande_id, 'VenteConfirmee')).data).toMatchObject({ vente_id: vente.id });
+      expect((await eventOf(system.choreo.pool, vente.commande_id, 'VenteConfirmee')).data).toMatchObject({
+        vente_id: vente.id,
+      });
     }
     // two units sold, the refused one back in stock
     const stock = await system.choreo.pool.query(
@@ -139,29 +132,14 @@ describe('the services, given several events in one batch', () => {
     expect(await handleOnce(system.choreo.pool, clientActor, orphan)).toBe('refused');
   });
 
-  async function eventTypesOf(commandeId: string): Promise<string[]> {
-    return (await readStream(system.choreo.pool, commandeId)).map((event) => event.event_type);
-  }
-
-  async function eventOf(commandeId: string, eventType: string): Promise<SagaEnvelope> {
-    const event = (await readStream(system.choreo.pool, commandeId))
-      .map(parseSagaEnvelope)
-      .find((candidate) => candidate.event_type === eventType);
-    if (!event) throw new Error(`commande ${commandeId} has no ${eventType}`);
-    return event;
-  }
-
   /** Hands the actor, as one batch, every event of these types in these commandes' streams. */
   async function handBatch(
     actor: Parameters<typeof handleBatchOnce>[1],
     commandeIds: readonly string[],
     ...eventTypes: string[]
   ): Promise<void> {
-    const streams = await Promise.all(commandeIds.map((id) => readStream(system.choreo.pool, id)));
-    const batch = streams
-      .flat()
-      .map(parseSagaEnvelope)
-      .filter((event) => eventTypes.includes(event.event_type));
+    const streams = await Promise.all(commandeIds.map((id) => eventsOf(system.choreo.pool, id)));
+    const batch = streams.flat().filter((event) => eventTypes.includes(event.event_type));
     expect(batch.length).toBeGreaterThan(1);
     await handleBatchOnce(system.choreo.pool, actor, batch);
   }
