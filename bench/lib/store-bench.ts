@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
 import type { NewEvent } from '../../src/domain/events.js';
-import { withTransaction } from '../../src/persistence/database.js';
+import { createPool, withTransaction } from '../../src/persistence/database.js';
 import { appendToStream, readAll, readStream } from '../../src/persistence/event-store.js';
 import { migrate } from '../../src/persistence/migrate.js';
 import { recreateDatabase } from './databases.js';
@@ -121,18 +121,8 @@ export async function runStoreBench(
   withPeer: boolean,
   progress: Progress,
 ): Promise<{ store: StoreResult; peer: PeerResult | null }> {
-  // Emmett's driver layer sets pg's global int8 parser to BigInt; choreo's pool keeps its own (numbers).
-  const pool = new pg.Pool({
-    connectionString: await recreateDatabase(adminUrl, 'choreo_bench_store'),
-    max: 10,
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === pg.types.builtins.INT8
-          ? (value: string) => Number.parseInt(value, 10)
-          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
-    },
-  });
-  pool.on('error', () => {});
+  // choreo's own pool, as choreo runs its event store (prepared statements, int8 as numbers).
+  const pool = createPool(await recreateDatabase(adminUrl, 'choreo_bench_store'), 10);
   const emmett = withPeer
     ? getPostgreSQLEventStore(await recreateDatabase(adminUrl, 'choreo_bench_emmett'))
     : null;

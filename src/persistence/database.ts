@@ -1,14 +1,30 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
-// bigint columns (positions, cents) fit in a JS number for any realistic volume; parse them as numbers.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
-
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
+const parseInt8 = (value: string): number => Number.parseInt(value, 10);
+
+/**
+ * bigint columns (positions, cents) fit in a JS number for any realistic volume; choreo's connections parse
+ * them as numbers. Set per pool rather than on pg's global parsers, which another library in the same
+ * process may set otherwise (Emmett's driver sets them to BigInt).
+ */
+const choreoTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 && format !== 'binary'
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
 export function createPool(databaseUrl: string, max = 20): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: 5_000,
+    types: choreoTypes,
+  });
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   pool.on('connect', prepareParameterizedStatements);
