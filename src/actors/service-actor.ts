@@ -85,7 +85,7 @@ export async function handleOnce(
       const { fresh, session } = await recordAndLoad(tx, actor, [event]);
       if (fresh.length === 0) return 'duplicate';
       await actor.handle(session, event);
-      await session.flush();
+      session.flush();
       crashPoint('consumer.before-commit');
       return 'applied';
     });
@@ -117,7 +117,7 @@ export async function handleBatchOnce(
     if (fresh.length === 0) return;
     if (actor.handleAll) await actor.handleAll(session, fresh);
     else for (const event of fresh) await actor.handle(session, event);
-    await session.flush();
+    session.flush();
     crashPoint('consumer.before-commit');
   });
 }

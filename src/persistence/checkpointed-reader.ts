@@ -4,6 +4,7 @@ import type { StoredEvent } from '../domain/events.js';
 import { type Pool, type PoolClient, withTransaction } from './database.js';
 import { EVENT_COLUMNS, GAP_SAFE_COLUMNS, type PositionGap, takeGapSafe } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
+import { holdStatement } from './statement-pipeline.js';
 
 export interface CheckpointedReaderOptions {
   /** Names the checkpoint; one reader of a given name runs at a time across all processes. */
@@ -120,7 +121,7 @@ export class CheckpointedReader {
       const last = events.at(-1);
       if (!last) return { kind: 'idle' };
       await handle(tx, events);
-      await tx.query('UPDATE checkpoints SET position = $2 WHERE name = $1', [name, last.position]);
+      holdStatement(tx, 'UPDATE checkpoints SET position = $2 WHERE name = $1', [name, last.position]);
       return { kind: 'handled', count: events.length, position: last.position };
     });
     if (outcome.kind === 'handled') this.lastPositionRead = outcome.position;

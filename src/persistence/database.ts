@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { endHolding, holdStatement, routeStatements, startHolding } from './statement-pipeline.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -24,39 +24,12 @@ export function createPool(databaseUrl: string, max = 20): pg.Pool {
     max,
     connectionTimeoutMillis: 5_000,
     types: choreoTypes,
+    pipeline: true,
   });
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {});
-  pool.on('connect', prepareParameterizedStatements);
+  pool.on('connect', routeStatements);
   return pool;
-}
-
-const statementNames = new Map<string, string>();
-
-function statementName(text: string): string {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `choreo-${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
-    statementNames.set(text, name);
-  }
-  return name;
-}
-
-/**
- * Every statement with parameters becomes a named prepared statement on this connection, so PostgreSQL
- * parses and plans it once per connection instead of at each call (the same few statements run
- * thousands of times a second). Statements without parameters (DDL, BEGIN, COMMIT) are left as they are.
- */
-function prepareParameterizedStatements(client: pg.PoolClient): void {
-  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-  const prepared = (...args: unknown[]): unknown => {
-    const [text, values, ...rest] = args;
-    if (typeof text === 'string' && Array.isArray(values)) {
-      return query({ name: statementName(text), text, values }, ...rest);
-    }
-    return query(...args);
-  };
-  client.query = prepared as typeof client.query;
 }
 
 /** Creates the database named in the URL when it does not exist yet, so `npm start` works on a fresh server. */
@@ -140,22 +113,32 @@ export async function checkOut(
   };
 }
 
+/**
+ * Runs `work` in a transaction on a client of a `createPool` pool. BEGIN goes out with the first statement
+ * of `work`, and what `work` held (`holdStatement`) with the COMMIT: a transaction of n statements costs n
+ * round trips, not n + 2.
+ */
 export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
   const { client, release } = await checkOut(pool);
   let broken = false;
   try {
-    await client.query('BEGIN');
+    startHolding(client);
+    holdStatement(client, 'BEGIN');
     const result = await work(client);
-    await client.query('COMMIT');
+    const commit = await client.query('COMMIT');
+    // A statement of `work` failed and its error was swallowed: PostgreSQL rolled the transaction back.
+    if (commit.command !== 'COMMIT') throw new Error(`the transaction was rolled back at ${commit.command}`);
     if (appendedIn.delete(client)) tellCommitted(pool);
     return result;
   } catch (error) {
     appendedIn.delete(client);
+    endHolding(client);
     await client.query('ROLLBACK').catch(() => {
       broken = true;
     });
     throw error;
   } finally {
+    endHolding(client);
     // A connection that could not even roll back is discarded rather than handed to the next caller.
     release(broken);
   }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { QueryResult } from 'pg';
 import { z } from 'zod';
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent, NewFactEvent, StoredEvent } from '../domain/events.js';
-import { eventsAppended, type Pool, type PoolClient, pgErrorCode } from './database.js';
+import { eventsAppended, markEventsAppended, type Pool, type PoolClient, pgErrorCode } from './database.js';
+import { holdStatement } from './statement-pipeline.js';
 
 type Queryable = Pool | PoolClient;
 
@@ -54,7 +56,8 @@ export async function appendToStream(
 
 // The transaction id is taken before the positions (readAllGapSafe relies on it: a position that is
 // not visible yet belongs to a transaction older than any snapshot that sees a later position).
-// Positions follow the order of the input, so each stream's events get increasing positions.
+// Positions follow the order of the input, so each stream's events get increasing positions. A stream
+// that is not at the version expected fails the whole statement (version_conflict raises).
 const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
      SELECT pg_current_xact_id() AS id
    ), input AS (
@@ -66,10 +69,13 @@ const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
      FROM (SELECT DISTINCT aggregate_id FROM input) AS s
    )
    INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
-   SELECT e.event_id, e.event_type, e.aggregate_id, e.version, e.source, e.correlation_id, e.causation_id, e.data, tx.id
+   SELECT e.event_id, e.event_type, e.aggregate_id,
+          CASE WHEN h.version = e.expected THEN e.version ELSE version_conflict(e.aggregate_id, e.expected, h.version) END,
+          e.source, e.correlation_id, e.causation_id, e.data, tx.id
    FROM tx, input AS e JOIN heads AS h ON h.aggregate_id = e.aggregate_id
-   WHERE h.version = e.expected
-   ORDER BY e.ord
+   ORDER BY e.ord`;
+
+const APPEND_RETURNING_STATEMENT = `${APPEND_STATEMENT}
    RETURNING position, aggregate_id, version, occurred_at`;
 
 const appendedRowSchema = z.object({
@@ -79,17 +85,18 @@ const appendedRowSchema = z.object({
   occurred_at: z.date(),
 });
 
-/**
- * Appends to several streams in one statement, each provided it is still at its expected version; all
- * or nothing. Versions stay gapless: a stream's events are inserted only when its last version is the
- * expected one, and the unique (aggregate_id, version) index turns a concurrent writer into a
- * VersionConflictError.
- */
-export async function appendToStreams(
-  tx: Queryable,
-  appends: readonly StreamAppend[],
-): Promise<StoredEvent[]> {
-  const planned = appends.flatMap(({ aggregateId, expectedVersion, events, correlationId }) =>
+interface PlannedEvent {
+  event: NewEvent | NewFactEvent;
+  event_id: string;
+  aggregate_id: string;
+  version: number;
+  correlation_id: string;
+  payload: string;
+  expected: number;
+}
+
+function plan(appends: readonly StreamAppend[]): PlannedEvent[] {
+  return appends.flatMap(({ aggregateId, expectedVersion, events, correlationId }) =>
     events.map((event, index) => ({
       event,
       event_id: randomUUID(),
@@ -100,53 +107,87 @@ export async function appendToStreams(
       expected: expectedVersion,
     })),
   );
+}
+
+function appendParameters(planned: readonly PlannedEvent[]): unknown[] {
+  return [
+    planned.map((p) => p.event_id),
+    planned.map((p) => p.event.event_type),
+    planned.map((p) => p.aggregate_id),
+    planned.map((p) => p.version),
+    planned.map((p) => p.event.source),
+    planned.map((p) => p.correlation_id),
+    planned.map((p) => p.event.causation_id),
+    planned.map((p) => p.payload),
+    planned.map((p) => p.expected),
+  ];
+}
+
+/**
+ * A stream was not at its expected version: version_conflict raised (serialization_failure), or a
+ * concurrent writer took the same version first (unique_violation).
+ */
+function asVersionConflict(error: unknown, appends: readonly StreamAppend[]): unknown {
+  const code = pgErrorCode(error);
+  if (code !== '40001' && code !== '23505') return error;
+  const first = appends[0];
+  return new VersionConflictError(first?.aggregateId ?? '?', first?.expectedVersion ?? 0);
+}
+
+/**
+ * Appends to several streams in one statement, each provided it is still at its expected version; all
+ * or nothing (else a VersionConflictError). Versions stay gapless: a stream's events are inserted only
+ * when its last version is the expected one, and the unique (aggregate_id, version) index turns a
+ * concurrent writer into a conflict too.
+ */
+export async function appendToStreams(
+  tx: Queryable,
+  appends: readonly StreamAppend[],
+): Promise<StoredEvent[]> {
+  const planned = plan(appends);
   if (planned.length === 0) return [];
+  let result: QueryResult;
   try {
-    const result = await tx.query(APPEND_STATEMENT, [
-      planned.map((p) => p.event_id),
-      planned.map((p) => p.event.event_type),
-      planned.map((p) => p.aggregate_id),
-      planned.map((p) => p.version),
-      planned.map((p) => p.event.source),
-      planned.map((p) => p.correlation_id),
-      planned.map((p) => p.event.causation_id),
-      planned.map((p) => p.payload),
-      planned.map((p) => p.expected),
-    ]);
-    if (result.rowCount !== planned.length) {
-      const first = appends[0];
-      throw new VersionConflictError(first?.aggregateId ?? '?', first?.expectedVersion ?? 0);
-    }
-    eventsAppended(tx);
-    // Only what the database decided comes back; the rest is what was just written.
-    const decided = new Map(
-      result.rows
-        .map((row) => appendedRowSchema.parse(row))
-        .map((row) => [`${row.aggregate_id}\u0000${row.version}`, row]),
-    );
-    return planned.map((p) => {
-      const row = decided.get(`${p.aggregate_id}\u0000${p.version}`);
-      if (!row) throw new Error(`append to ${p.aggregate_id} returned no row for version ${p.version}`);
-      return {
-        position: row.position,
-        event_id: p.event_id,
-        event_type: p.event.event_type,
-        aggregate_id: p.aggregate_id,
-        version: p.version,
-        timestamp: row.occurred_at.toISOString(),
-        source: p.event.source,
-        correlation_id: p.correlation_id,
-        causation_id: p.event.causation_id,
-        data: JSON.parse(p.payload) as Record<string, unknown>,
-      };
-    });
+    result = await tx.query(APPEND_RETURNING_STATEMENT, appendParameters(planned));
   } catch (error) {
-    if (pgErrorCode(error) === '23505') {
-      const first = appends[0];
-      throw new VersionConflictError(first?.aggregateId ?? '?', first?.expectedVersion ?? 0);
-    }
-    throw error;
+    throw asVersionConflict(error, appends);
   }
+  eventsAppended(tx);
+  // Only what the database decided comes back; the rest is what was just written.
+  const decided = new Map(
+    result.rows
+      .map((row) => appendedRowSchema.parse(row))
+      .map((row) => [`${row.aggregate_id}\u0000${row.version}`, row]),
+  );
+  return planned.map((p) => {
+    const row = decided.get(`${p.aggregate_id}\u0000${p.version}`);
+    if (!row) throw new Error(`append to ${p.aggregate_id} returned no row for version ${p.version}`);
+    return {
+      position: row.position,
+      event_id: p.event_id,
+      event_type: p.event.event_type,
+      aggregate_id: p.aggregate_id,
+      version: p.version,
+      timestamp: row.occurred_at.toISOString(),
+      source: p.event.source,
+      correlation_id: p.correlation_id,
+      causation_id: p.event.causation_id,
+      data: JSON.parse(p.payload) as Record<string, unknown>,
+    };
+  });
+}
+
+/**
+ * The same append, held to go with the transaction's next statement or its COMMIT (`holdStatement`), for
+ * a caller that needs nothing back. A conflict fails that statement with a VersionConflictError.
+ */
+export function holdAppend(tx: PoolClient, appends: readonly StreamAppend[]): void {
+  const planned = plan(appends);
+  if (planned.length === 0) return;
+  holdStatement(tx, APPEND_STATEMENT, appendParameters(planned), (error) =>
+    asVersionConflict(error, appends),
+  );
+  markEventsAppended(tx);
 }
 
 export async function readStream(db: Queryable, aggregateId: string): Promise<StoredEvent[]> {

@@ -10,6 +10,7 @@ import {
   statutOf,
 } from '../machines/commande-replay.js';
 import type { PoolClient } from '../persistence/database.js';
+import { holdStatement } from '../persistence/statement-pipeline.js';
 
 export const COMMANDES_PROJECTION = 'projection:commandes';
 
@@ -27,7 +28,8 @@ const viewRowSchema = z.object({
  *
  * A batch costs at most three statements whatever its size: the new commandes inserted together, the
  * rows the other events touch read together, then updated together with every event of the batch folded
- * in, in version order.
+ * in, in version order. The writes are held: the insert goes with the read, the update with the
+ * checkpoint's move and the COMMIT.
  */
 export async function projectCommandes(tx: PoolClient, events: readonly StoredEvent[]): Promise<void> {
   const created: Extract<SagaEnvelope, { event_type: 'CommandeCreee' }>[] = [];
@@ -38,16 +40,18 @@ export async function projectCommandes(tx: PoolClient, events: readonly StoredEv
     if (event.event_type === 'CommandeCreee') created.push(event);
     else later.push(event);
   }
-  if (created.length > 0) await insertCommandes(tx, created);
+  if (created.length > 0) insertCommandes(tx, created);
   if (later.length > 0) await applyToCommandes(tx, later);
 }
 
-async function insertCommandes(
+/** Held (`holdStatement`): the read of the rows that other events touch takes it along, and sees it. */
+function insertCommandes(
   tx: PoolClient,
   events: readonly Extract<SagaEnvelope, { event_type: 'CommandeCreee' }>[],
-): Promise<void> {
+): void {
   const statut = statutOf(initialCommandeSnapshot());
-  await tx.query(
+  holdStatement(
+    tx,
     `INSERT INTO commandes_vue
        (commande_id, client_id, magasin_id, produits, total_cents, statut, raison, historique, version, created_at, updated_at)
      SELECT c.commande_id, c.client_id, c.magasin_id, c.produits, c.total_cents, $6, NULL,
@@ -101,7 +105,8 @@ async function applyToCommandes(tx: PoolClient, events: readonly SagaEnvelope[])
   }
   const touched = [...changes.entries()].filter(([, change]) => change.history.length > 0);
   if (touched.length === 0) return;
-  await tx.query(
+  holdStatement(
+    tx,
     `UPDATE commandes_vue AS v
      SET statut = u.statut, raison = u.raison, version = u.version, updated_at = u.updated_at::timestamptz,
          historique = v.historique || u.history

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { SagaEnvelope, SagaEnvelopeOf } from '../../domain/events.js';
 import { fromCents, toCents } from '../../domain/money.js';
+import { holdStatement } from '../../persistence/statement-pipeline.js';
 import {
   assertCommandeAccepts,
   type CommandeSession,
@@ -37,7 +38,7 @@ async function handleAll(session: CommandeSession, events: readonly SagaEnvelope
     if (event.event_type === 'StockReserve') await pay(session, balances, event);
     if (event.event_type === 'CommandeExpiree') await refundIfPaid(session, balances, event);
   }
-  await balances.write(session.tx);
+  balances.write(session.tx);
 }
 
 async function pay(
@@ -85,7 +86,7 @@ async function refundIfPaid(
   const commande = await session.load(event.aggregate_id);
   if (statutOfCommande(commande) !== 'remboursement') return;
   // Statements in event order: the payments decided before this event are written first.
-  await balances.write(tx);
+  balances.write(tx);
   const refunded = await tx.query(
     `UPDATE paiements SET statut = 'rembourse' WHERE commande_id = $1 AND statut = 'accepte'
      RETURNING client_id, montant_cents`,
@@ -94,7 +95,7 @@ async function refundIfPaid(
   if (!refunded.rows[0])
     throw new Error(`commande ${event.aggregate_id} awaits a refund but has no accepted payment`);
   const payment = paymentRowSchema.parse(refunded.rows[0]);
-  await tx.query('UPDATE clients SET solde_cents = solde_cents + $2 WHERE id = $1', [
+  holdStatement(tx, 'UPDATE clients SET solde_cents = solde_cents + $2 WHERE id = $1', [
     payment.client_id,
     payment.montant_cents,
   ]);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { PoolClient } from '../../persistence/database.js';
+import { holdStatement } from '../../persistence/statement-pipeline.js';
 
 const lockedBalanceSchema = z.object({ id: z.number().int(), solde_cents: z.number().int() });
 
@@ -52,11 +53,15 @@ export class ClientBalances {
     if (solde !== undefined) this.soldes.set(clientId, solde + montantCents);
   }
 
-  /** Writes the payments decided since the last write, and the debits of the accepted ones. */
-  async write(tx: PoolClient): Promise<void> {
+  /**
+   * Writes the payments decided since the last write, and the debits of the accepted ones, with the
+   * transaction's next statement.
+   */
+  write(tx: PoolClient): void {
     if (this.payments.length === 0) return;
     const payments = this.payments.splice(0);
-    await tx.query(
+    holdStatement(
+      tx,
       `WITH debited AS (
          UPDATE clients AS c SET solde_cents = c.solde_cents - d.montant_cents
          FROM (

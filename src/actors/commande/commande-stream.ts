@@ -16,12 +16,7 @@ import {
   statutOf,
 } from '../../machines/commande-replay.js';
 import type { PoolClient } from '../../persistence/database.js';
-import {
-  appendToStreams,
-  readStream,
-  readStreams,
-  type StreamAppend,
-} from '../../persistence/event-store.js';
+import { holdAppend, readStream, readStreams, type StreamAppend } from '../../persistence/event-store.js';
 
 /** A commande as rehydrated from its events: what the order machine says it is now. */
 export interface LoadedCommande {
@@ -96,13 +91,14 @@ export class CommandeSession {
   }
 
   /**
-   * Writes what was appended since the last flush, provided no other writer moved those commandes since
-   * they were loaded (else a VersionConflictError, and the transaction is to be rolled back).
+   * Writes what was appended since the last flush, with the transaction's next statement or its COMMIT,
+   * provided no other writer moved those commandes since they were loaded: else that statement fails with
+   * a VersionConflictError, and the transaction is rolled back.
    */
-  async flush(): Promise<void> {
+  flush(): void {
     const appends = [...this.unwritten.values()];
     this.unwritten.clear();
-    await appendToStreams(this.tx, appends);
+    holdAppend(this.tx, appends);
   }
 }
 

@@ -88,7 +88,7 @@ export class DeadlineScheduler {
           causation_id: commande.events.at(-1)?.event_id ?? null,
           data: { raison: EXPIRY_REASON, etat: statut, delai_ms: this.options.deadlineMs },
         });
-        await session.flush();
+        session.flush();
         this.options.onExpired?.(commandeId, statut);
         return true;
       });

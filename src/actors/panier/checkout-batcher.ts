@@ -1,5 +1,5 @@
 import { type Pool, withTransaction } from '../../persistence/database.js';
-import { appendToStreams } from '../../persistence/event-store.js';
+import { holdAppend } from '../../persistence/event-store.js';
 import { type CheckoutResult, checkout, commandeCreee, newCommandeId, takeCarts } from './checkout.js';
 
 interface WaitingCheckout {
@@ -101,7 +101,7 @@ export class CheckoutBatcher {
           },
         ];
       });
-      await appendToStreams(tx, appends);
+      holdAppend(tx, appends);
       return created;
     });
   }

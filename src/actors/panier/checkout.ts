@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import type { NewEvent } from '../../domain/events.js';
 import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
-import { appendToStream } from '../../persistence/event-store.js';
+import { holdAppend } from '../../persistence/event-store.js';
+import { holdStatement } from '../../persistence/statement-pipeline.js';
 import { type Panier, toPanier } from './panier-repository.js';
 
 const SOURCE = 'panier-service';
@@ -38,13 +39,15 @@ export async function checkout(
     if (!panier) return refuse(tx, clientId, magasinId, idempotencyKey);
 
     const commandeId = newCommandeId();
-    await appendToStream(tx, commandeId, 0, [commandeCreee(clientId, magasinId, panier)]);
+    holdAppend(tx, [
+      { aggregateId: commandeId, expectedVersion: 0, events: [commandeCreee(clientId, magasinId, panier)] },
+    ]);
     if (idempotencyKey !== undefined) {
-      await tx.query('INSERT INTO checkouts (client_id, idempotency_key, commande_id) VALUES ($1, $2, $3)', [
-        clientId,
-        idempotencyKey,
-        commandeId,
-      ]);
+      holdStatement(
+        tx,
+        'INSERT INTO checkouts (client_id, idempotency_key, commande_id) VALUES ($1, $2, $3)',
+        [clientId, idempotencyKey, commandeId],
+      );
     }
     return { commande_id: commandeId, statut: 'en_attente_stock', replayed: false };
   });

@@ -47,7 +47,7 @@ async function handleAll(session: CommandeSession, events: readonly SagaEnvelope
   }
   const ledger = await StockLedger.lock(session.tx, needs);
   for (const event of events) await apply(session, ledger, event);
-  await ledger.write(session.tx);
+  ledger.write(session.tx);
 }
 
 function apply(session: CommandeSession, ledger: StockLedger, event: SagaEnvelope): Promise<void> {
@@ -119,7 +119,7 @@ async function releaseReservations(
   commandeId: string,
 ): Promise<z.infer<typeof reservationRowSchema>[]> {
   // Statements in event order: the reservations and sales recorded before this event are written first.
-  await ledger.write(tx);
+  ledger.write(tx);
   const released = await tx.query(
     `WITH released AS (
        UPDATE stock_reservations SET statut = 'liberee'

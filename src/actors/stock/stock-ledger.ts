@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { PoolClient } from '../../persistence/database.js';
+import { holdStatement } from '../../persistence/statement-pipeline.js';
 
 const lockedRowSchema = z.object({
   magasin_id: z.number().int(),
@@ -77,13 +78,14 @@ export class StockLedger {
   /**
    * Writes the reservations and sales recorded since the last write in one statement: the reservation
    * rows, the sold ones marked, and each stock row moved once by the sum of its changes (one UPDATE may
-   * change a row only once).
+   * change a row only once). It goes with the transaction's next statement.
    */
-  async write(tx: PoolClient): Promise<void> {
+  write(tx: PoolClient): void {
     if (this.reservations.length === 0 && this.sold.length === 0) return;
     const reservations = this.reservations.splice(0);
     const sold = this.sold.splice(0);
-    await tx.query(
+    holdStatement(
+      tx,
       `WITH reserved AS (
          INSERT INTO stock_reservations (commande_id, magasin_id, produit_id, quantite, statut)
          SELECT commande_id, magasin_id, produit_id, quantite, 'reservee'

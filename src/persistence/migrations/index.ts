@@ -3,6 +3,7 @@ import { servicesMigration } from './002-services.js';
 import { sagaDeadlinesMigration } from './003-saga-deadlines.js';
 import { eventStoreWritePathMigration } from './004-event-store-write-path.js';
 import { eventsWithoutTypeIndexMigration } from './005-events-without-type-index.js';
+import { appendRaisesVersionConflictMigration } from './006-append-raises-version-conflict.js';
 
 export interface Migration {
   version: number;
@@ -17,4 +18,5 @@ export const MIGRATIONS: Migration[] = [
   sagaDeadlinesMigration,
   eventStoreWritePathMigration,
   eventsWithoutTypeIndexMigration,
+  appendRaisesVersionConflictMigration,
 ];
