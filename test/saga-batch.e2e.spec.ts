@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { advanceSaga, advanceSagas, SagaRowCache } from '../src/actors/commande/saga-actor.js';
+import type { SagaEnvelope } from '../src/domain/events.js';
 import { eventOf } from './support/commande-events.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
@@ -45,6 +47,42 @@ describe('the saga actor, given the first event of commandes', () => {
     expect(again.transitions).toEqual([]);
     expect(await sagaRow(seen.aggregate_id)).toEqual({ statut: 'stock_reserve', version: 2 });
     expect(await sagaRow(fresh.aggregate_id)).toEqual({ statut: 'en_attente_stock', version: 1 });
+  });
+
+  it('counts the refusals of a commande whose write lost a race only when it is folded again', async () => {
+    // given a commande whose saga already moved on, and a redelivery of its creation followed by an event
+    // the order machine refuses right after a creation
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(4);
+    await shop.setStock(magasin, produit, 10);
+    const seen = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
+    await advanceSaga(system.choreo.pool, seen, DEADLINE_MS);
+    await system.choreo.pool.query(
+      "UPDATE sagas SET statut = 'stock_reserve', version = 2 WHERE commande_id = $1",
+      [seen.aggregate_id],
+    );
+    const refusedAfterCreation: SagaEnvelope = {
+      ...seen,
+      event_id: randomUUID(),
+      version: 2,
+      event_type: 'VenteConfirmee',
+      source: 'ventes-service',
+      data: { vente_id: 1, client_id: 1, magasin_id: magasin, total: 4 },
+    };
+
+    // when both come in one batch: folded from no row, the creation is taken and the sale refused, but
+    // the insert finds the row
+    const step = await advanceSagas(
+      system.choreo.pool,
+      [seen, refusedAfterCreation],
+      DEADLINE_MS,
+      new SagaRowCache(),
+    );
+
+    // then nothing is counted for it: the notifications come back whole
+    expect(step.leftOver).toEqual([seen, refusedAfterCreation]);
+    expect(step.refused).toEqual([]);
+    expect(step.transitions).toEqual([]);
   });
 
   function created(commandeId: string) {

@@ -131,21 +131,23 @@ export async function advanceSagas(
 
   const step: SagaStep & { leftOver: SagaEnvelope[] } = { transitions: [], refused: [], leftOver: [] };
   const writes: SagaWrite[] = [];
-  const transitionsOf = new Map<string, SagaTransition[]>();
+  const foldedOf = new Map<string, SagaStep>();
   for (const [commandeId, events] of pending) {
     const folded = foldSaga(commandeId, rows.get(commandeId) ?? null, events, deadlineMs);
-    step.refused.push(...folded.refused);
-    transitionsOf.set(commandeId, folded.transitions);
+    foldedOf.set(commandeId, folded);
     if (folded.write) writes.push(folded.write);
+    else step.refused.push(...folded.refused);
   }
   const written = await writeSagaRows(pool, writes);
   for (const write of writes) {
+    // A lost race counts nothing: its notifications are folded again, and counted then.
     if (!written.has(write.commandeId)) {
       cache.forget(write.commandeId);
       step.leftOver.push(...(byCommande.get(write.commandeId) ?? []));
       continue;
     }
-    step.transitions.push(...(transitionsOf.get(write.commandeId) ?? []));
+    step.transitions.push(...(foldedOf.get(write.commandeId)?.transitions ?? []));
+    step.refused.push(...(foldedOf.get(write.commandeId)?.refused ?? []));
     if (write.final) cache.forget(write.commandeId);
     else cache.remember(write.commandeId, write.row);
   }
