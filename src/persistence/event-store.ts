@@ -57,7 +57,9 @@ export async function appendToStream(
 // The transaction id is taken before the positions (readAllGapSafe relies on it: a position that is
 // not visible yet belongs to a transaction older than any snapshot that sees a later position).
 // Positions follow the order of the input, so each stream's events get increasing positions. A stream
-// that is not at the version expected fails the whole statement (version_conflict raises).
+// that is not at the version expected fails the whole statement: the last SELECT calls version_conflict,
+// which raises, for it. (Raising from a CASE in the inserted version column instead made every append
+// slower by half.)
 const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
      SELECT pg_current_xact_id() AS id
    ), input AS (
@@ -67,16 +69,19 @@ const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
    ), heads AS (
      SELECT s.aggregate_id, (SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = s.aggregate_id) AS version
      FROM (SELECT DISTINCT aggregate_id FROM input) AS s
+   ), inserted AS (
+     INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
+     SELECT e.event_id, e.event_type, e.aggregate_id, e.version, e.source, e.correlation_id, e.causation_id, e.data, tx.id
+     FROM tx, input AS e JOIN heads AS h ON h.aggregate_id = e.aggregate_id
+     WHERE h.version = e.expected
+     ORDER BY e.ord
+     RETURNING position, aggregate_id, version, occurred_at
    )
-   INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
-   SELECT e.event_id, e.event_type, e.aggregate_id,
-          CASE WHEN h.version = e.expected THEN e.version ELSE version_conflict(e.aggregate_id, e.expected, h.version) END,
-          e.source, e.correlation_id, e.causation_id, e.data, tx.id
-   FROM tx, input AS e JOIN heads AS h ON h.aggregate_id = e.aggregate_id
-   ORDER BY e.ord`;
-
-const APPEND_RETURNING_STATEMENT = `${APPEND_STATEMENT}
-   RETURNING position, aggregate_id, version, occurred_at`;
+   SELECT position, aggregate_id, version, occurred_at FROM inserted
+   UNION ALL
+   SELECT NULL, h.aggregate_id, version_conflict(h.aggregate_id, i.expected, h.version), NULL
+   FROM heads AS h JOIN (SELECT DISTINCT aggregate_id, expected FROM input) AS i ON i.aggregate_id = h.aggregate_id
+   WHERE h.version <> i.expected`;
 
 const appendedRowSchema = z.object({
   position: z.number().int(),
@@ -148,7 +153,7 @@ export async function appendToStreams(
   if (planned.length === 0) return [];
   let result: QueryResult;
   try {
-    result = await tx.query(APPEND_RETURNING_STATEMENT, appendParameters(planned));
+    result = await tx.query(APPEND_STATEMENT, appendParameters(planned));
   } catch (error) {
     throw asVersionConflict(error, appends);
   }
