@@ -1,15 +1,21 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeadlineScheduler } from '../src/actors/commande/deadline-scheduler.js';
 import { advanceSaga, advanceSagas, SagaRowCache } from '../src/actors/commande/saga-actor.js';
 import type { SagaEnvelope } from '../src/domain/events.js';
+import { createLogger } from '../src/observability/logger.js';
 import { eventOf } from './support/commande-events.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
 const DEADLINE_MS = 60_000;
 
-/** The saga actor does not read the row of a commande it sees created, but must not be fooled by a redelivery. */
-describe('the saga actor, given the first event of commandes', () => {
+/**
+ * The saga actor does not read the row of a commande it sees created, but must not be fooled by a
+ * redelivery; it and the deadline scheduler count what they did only once their write won.
+ */
+describe('the saga actor and the deadline scheduler, when another writer got there first', () => {
   let system: TestSystem;
   let shop: Shop;
 
@@ -84,6 +90,64 @@ describe('the saga actor, given the first event of commandes', () => {
     expect(step.refused).toEqual([]);
     expect(step.transitions).toEqual([]);
   });
+
+  it('does not count an expiry that a service beat to the commande: its append conflicts at COMMIT', async () => {
+    // given a commande whose deadline has passed, and a service's StockReserve appended but not committed
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(4);
+    await shop.setStock(magasin, produit, 10);
+    const creation = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
+    await advanceSaga(system.choreo.pool, creation, DEADLINE_MS);
+    await system.choreo.pool.query(
+      "UPDATE sagas SET deadline_at = now() - interval '1 second' WHERE commande_id = $1",
+      [creation.aggregate_id],
+    );
+    const service = new pg.Client({ connectionString: system.database.url });
+    await service.connect();
+    await service.query('BEGIN');
+    await service.query(
+      `INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, data)
+       VALUES ($1, 'StockReserve', $2, 2, 'stock-service', $2, '{}')`,
+      [randomUUID(), creation.aggregate_id],
+    );
+    const expiredFrom: string[] = [];
+    const scheduler = new DeadlineScheduler({
+      pool: system.choreo.pool,
+      logger: createLogger('silent'),
+      deadlineMs: DEADLINE_MS,
+      onExpired: (_commandeId, statut) => expiredFrom.push(statut),
+    });
+
+    // when the scheduler expires it (its CommandeExpiree waits on the service's version 2), and the
+    // service commits
+    const expiring = scheduler.expireDue();
+    await waitForLockWait(creation.aggregate_id);
+    await service.query('COMMIT');
+    await service.end();
+
+    // then the expiry lost: nothing expired, nothing counted, the commande holds the service's event
+    expect(await expiring).toBe(0);
+    expect(expiredFrom).toEqual([]);
+    const stored = await system.choreo.pool.query(
+      'SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY version',
+      [creation.aggregate_id],
+    );
+    expect(stored.rows.map((row) => row.event_type)).toEqual(['CommandeCreee', 'StockReserve']);
+  });
+
+  /** Until a backend of the test database waits on a lock: the scheduler's append of version 2. */
+  async function waitForLockWait(commandeId: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const waiting = await system.choreo.pool.query(
+        `SELECT 1 FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (waiting.rowCount) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`no append of ${commandeId} waited on the lock within 10 s`);
+  }
 
   function created(commandeId: string) {
     return eventOf(system.choreo.pool, commandeId, 'CommandeCreee');

@@ -69,18 +69,19 @@ export class DeadlineScheduler {
   }
 
   private async expire(commandeId: string): Promise<boolean> {
+    let expiredFrom: string | null;
     try {
-      return await withTransaction(this.options.pool, async (tx) => {
+      expiredFrom = await withTransaction(this.options.pool, async (tx) => {
         const locked = await tx.query(
           'SELECT 1 FROM sagas WHERE commande_id = $1 AND deadline_at <= now() FOR UPDATE SKIP LOCKED',
           [commandeId],
         );
-        if (locked.rowCount === 0) return false;
+        if (locked.rowCount === 0) return null;
         // The saga actor will set the next deadline, if any, when it sees the commande's next event.
         await tx.query('UPDATE sagas SET deadline_at = NULL WHERE commande_id = $1', [commandeId]);
         const session = new CommandeSession(tx);
         const commande = await session.load(commandeId);
-        if (!commandeAccepts(commande, 'CommandeExpiree')) return false;
+        if (!commandeAccepts(commande, 'CommandeExpiree')) return null;
         const statut = statutOfCommande(commande) ?? 'inexistante';
         session.append(commande, {
           event_type: 'CommandeExpiree',
@@ -89,13 +90,16 @@ export class DeadlineScheduler {
           data: { raison: EXPIRY_REASON, etat: statut, delai_ms: this.options.deadlineMs },
         });
         session.flush();
-        this.options.onExpired?.(commandeId, statut);
-        return true;
+        return statut;
       });
     } catch (error) {
       // A service appended the commande's next event first: it made progress, so it did not expire.
       if (error instanceof VersionConflictError || error instanceof TransitionRefusedError) return false;
       throw error;
     }
+    // Only once committed: the append goes with the COMMIT, where a lost race shows.
+    if (expiredFrom === null) return false;
+    this.options.onExpired?.(commandeId, expiredFrom);
+    return true;
   }
 }
