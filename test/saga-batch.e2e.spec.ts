@@ -121,7 +121,7 @@ describe('the saga actor and the deadline scheduler, when another writer got the
     // when the scheduler expires it (its CommandeExpiree waits on the service's version 2), and the
     // service commits
     const expiring = scheduler.expireDue();
-    await waitForLockWait(creation.aggregate_id);
+    await waitUntilBlockedBy((await service.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
     await service.query('COMMIT');
     await service.end();
 
@@ -135,18 +135,18 @@ describe('the saga actor and the deadline scheduler, when another writer got the
     expect(stored.rows.map((row) => row.event_type)).toEqual(['CommandeCreee', 'StockReserve']);
   });
 
-  /** Until a backend of the test database waits on a lock: the scheduler's append of version 2. */
-  async function waitForLockWait(commandeId: string): Promise<void> {
+  /** Until a backend waits on a lock that the given one holds: here, the scheduler's append of version 2. */
+  async function waitUntilBlockedBy(blockerPid: number): Promise<void> {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      const waiting = await system.choreo.pool.query(
-        `SELECT 1 FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      const blocked = await system.choreo.pool.query(
+        'SELECT 1 FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))',
+        [blockerPid],
       );
-      if (waiting.rowCount) return;
+      if (blocked.rowCount) return;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    throw new Error(`no append of ${commandeId} waited on the lock within 10 s`);
+    throw new Error(`nothing waited on backend ${blockerPid} within 10 s`);
   }
 
   function created(commandeId: string) {

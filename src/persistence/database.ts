@@ -1,5 +1,12 @@
 import pg from 'pg';
-import { endHolding, holdStatement, routeStatements, startHolding } from './statement-pipeline.js';
+import {
+  endHolding,
+  heldFailedInDriver,
+  heldFailureOf,
+  holdStatement,
+  routeStatements,
+  startHolding,
+} from './statement-pipeline.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -125,6 +132,9 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient
     startHolding(client);
     holdStatement(client, 'BEGIN');
     const result = await work(client);
+    // A held statement that failed before reaching PostgreSQL left the transaction open: no COMMIT.
+    const failedEarly = heldFailureOf(client);
+    if (failedEarly !== undefined) throw failedEarly;
     const commit = await client.query('COMMIT');
     // A statement of `work` failed and its error was swallowed: PostgreSQL rolled the transaction back.
     if (commit.command !== 'COMMIT') throw new Error(`the transaction was rolled back at ${commit.command}`);
@@ -132,6 +142,7 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: pg.PoolClient
     return result;
   } catch (error) {
     appendedIn.delete(client);
+    broken = heldFailedInDriver(client);
     endHolding(client);
     await client.query('ROLLBACK').catch(() => {
       broken = true;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { QueryResult } from 'pg';
+import pg, { type QueryResult } from 'pg';
 import { z } from 'zod';
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent, NewFactEvent, StoredEvent } from '../domain/events.js';
 import { eventsAppended, markEventsAppended, type Pool, type PoolClient, pgErrorCode } from './database.js';
-import { holdStatement } from './statement-pipeline.js';
+import { heldFailureOf, holdStatement } from './statement-pipeline.js';
 
 type Queryable = Pool | PoolClient;
 
@@ -155,6 +155,8 @@ export async function appendToStreams(
   try {
     result = await tx.query(APPEND_STATEMENT, appendParameters(planned));
   } catch (error) {
+    // A statement held before the append failed, and the append carried its error: not a conflict.
+    if (!(tx instanceof pg.Pool) && error === heldFailureOf(tx)) throw error;
     throw asVersionConflict(error, appends);
   }
   eventsAppended(tx);

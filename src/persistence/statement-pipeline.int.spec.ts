@@ -114,6 +114,47 @@ describe('statements held for the next one (pipelined transactions)', () => {
     expect(await notes()).not.toContain(40);
   });
 
+  it('does not commit when a held statement fails in the driver, before PostgreSQL sees it', async () => {
+    const unbindable = {
+      toPostgres: () => {
+        throw new HeldWriteFailed('this value cannot be sent');
+      },
+    };
+
+    const attempt = withTransaction(pool, async (tx) => {
+      await tx.query("INSERT INTO notes (id, text) VALUES (60, 'before')");
+      holdStatement(tx, 'INSERT INTO notes (id, text) VALUES ($1, $2)', [61, unbindable]);
+    });
+
+    await expect(attempt).rejects.toBeInstanceOf(HeldWriteFailed);
+    expect(await notes()).not.toContain(60);
+  });
+
+  it('reports a swallowed error as a rollback even when a statement was held after it', async () => {
+    const attempt = withTransaction(pool, async (tx) => {
+      await tx.query("INSERT INTO notes (id, text) VALUES (70, 'before')");
+      await tx.query('SELECT * FROM no_such_table').catch(() => {});
+      holdStatement(tx, 'INSERT INTO notes (id, text) VALUES ($1, $2)', [71, 'after']);
+    });
+
+    await expect(attempt).rejects.toThrow(/rolled back/);
+    expect(await notes()).not.toContain(70);
+  });
+
+  it('does not pass off the failure of a statement held before an append as a version conflict', async () => {
+    await pool.query("INSERT INTO notes (id, text) VALUES (80, 'taken')");
+
+    // the held insert fails on the notes' primary key: a unique violation, like a concurrent append's
+    const attempt = withTransaction(pool, async (tx) => {
+      holdStatement(tx, 'INSERT INTO notes (id, text) VALUES ($1, $2)', [80, 'duplicate']);
+      await appendToStream(tx, 'cmd-after-held', 0, [libere]);
+    });
+
+    await expect(attempt).rejects.toThrow(/notes_pkey/);
+    await expect(attempt).rejects.not.toBeInstanceOf(VersionConflictError);
+    expect(await readStream(pool, 'cmd-after-held')).toHaveLength(0);
+  });
+
   it('leaves the connection usable after a failed transaction', async () => {
     for (let attempt = 0; attempt < 3; attempt += 1) {
       await expect(

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 
 /**
  * How choreo's connections send statements (installed on each new connection by `createPool`):
@@ -19,6 +19,12 @@ interface HeldStatements {
   corked: boolean;
   /** The first held statement to fail, as its caller mapped it: it fails the statement that carried it. */
   failure: unknown;
+  /**
+   * A held statement failed in the driver (a value it could not bind, a lost connection) rather than in
+   * PostgreSQL: the server did not abort the transaction, and pg may have closed a prepared statement it
+   * still counts as parsed. The transaction must not commit, and the connection is not to be reused.
+   */
+  failedInDriver: boolean;
 }
 
 const unroutedQueries = new WeakMap<pg.PoolClient, Query>();
@@ -80,7 +86,16 @@ export function startHolding(client: pg.PoolClient): void {
       'transactions need a client of createPool: its connections pipeline and route statements',
     );
   }
-  heldOn.set(client, { corked: false, failure: undefined });
+  heldOn.set(client, { corked: false, failure: undefined, failedInDriver: false });
+}
+
+/** What the first failed held statement of this transaction threw (mapped), if one failed yet. */
+export function heldFailureOf(client: pg.PoolClient): unknown {
+  return heldOn.get(client)?.failure;
+}
+
+export function heldFailedInDriver(client: pg.PoolClient): boolean {
+  return heldOn.get(client)?.failedInDriver ?? false;
 }
 
 export function endHolding(client: pg.PoolClient): void {
@@ -107,8 +122,17 @@ export function holdStatement(
     client.connection.stream.cork();
     held.corked = true;
   }
-  const result = send(query, values ? [text, values] : [text]) as Promise<unknown>;
-  result.catch((error: unknown) => {
-    held.failure ??= mapError(error);
-  });
+  const config = values ? { name: statementName(text), text, values: [...values] } : { text };
+  // A pg.Query with a callback rather than a promise: a value the driver cannot send fails it within
+  // this call, so the failure is known before anything can carry a COMMIT out.
+  query(
+    new pg.Query(config, (error: Error | null | undefined) => {
+      if (!error) return;
+      const fromServer = error instanceof pg.DatabaseError;
+      // Refused because an earlier statement of the transaction failed: that failure is the one to report.
+      if (fromServer && error.code === '25P02') return;
+      held.failure ??= mapError(error);
+      if (!fromServer) held.failedInDriver = true;
+    }),
+  );
 }
