@@ -4,6 +4,7 @@ import { sagaDeadlinesMigration } from './003-saga-deadlines.js';
 import { eventStoreWritePathMigration } from './004-event-store-write-path.js';
 import { eventsWithoutTypeIndexMigration } from './005-events-without-type-index.js';
 import { appendRaisesVersionConflictMigration } from './006-append-raises-version-conflict.js';
+import { appendChecksItsCountMigration } from './007-append-checks-its-count.js';
 
 export interface Migration {
   version: number;
@@ -19,4 +20,5 @@ export const MIGRATIONS: Migration[] = [
   eventStoreWritePathMigration,
   eventsWithoutTypeIndexMigration,
   appendRaisesVersionConflictMigration,
+  appendChecksItsCountMigration,
 ];
