@@ -30,16 +30,8 @@ describe('the saga actor and the deadline scheduler, when another writer got the
 
   it('starts new sagas, and hands back a redelivered creation whose saga already moved on', async () => {
     // given a saga that has already taken its first event, and a commande not seen yet
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(4);
-    await shop.setStock(magasin, produit, 10);
-    const seen = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
-    const fresh = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
-    await advanceSaga(system.choreo.pool, seen, DEADLINE_MS);
-    await system.choreo.pool.query(
-      "UPDATE sagas SET statut = 'stock_reserve', version = 2 WHERE commande_id = $1",
-      [seen.aggregate_id],
-    );
+    const seen = await sagaMovedOn(await sagaStarted());
+    const fresh = await orderedCommande();
 
     // when both creations come in one batch, the first one delivered again
     const step = await advanceSagas(system.choreo.pool, [seen, fresh], DEADLINE_MS, new SagaRowCache());
@@ -58,22 +50,14 @@ describe('the saga actor and the deadline scheduler, when another writer got the
   it('counts the refusals of a commande whose write lost a race only when it is folded again', async () => {
     // given a commande whose saga already moved on, and a redelivery of its creation followed by an event
     // the order machine refuses right after a creation
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(4);
-    await shop.setStock(magasin, produit, 10);
-    const seen = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
-    await advanceSaga(system.choreo.pool, seen, DEADLINE_MS);
-    await system.choreo.pool.query(
-      "UPDATE sagas SET statut = 'stock_reserve', version = 2 WHERE commande_id = $1",
-      [seen.aggregate_id],
-    );
+    const seen = await sagaMovedOn(await sagaStarted());
     const refusedAfterCreation: SagaEnvelope = {
       ...seen,
       event_id: randomUUID(),
       version: 2,
       event_type: 'VenteConfirmee',
       source: 'ventes-service',
-      data: { vente_id: 1, client_id: 1, magasin_id: magasin, total: 4 },
+      data: { vente_id: 1, client_id: 1, magasin_id: 1, total: 4 },
     };
 
     // when both come in one batch: folded from no row, the creation is taken and the sale refused, but
@@ -93,11 +77,7 @@ describe('the saga actor and the deadline scheduler, when another writer got the
 
   it('does not count an expiry that a service beat to the commande: its append conflicts at COMMIT', async () => {
     // given a commande whose deadline has passed, and a service's StockReserve appended but not committed
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(4);
-    await shop.setStock(magasin, produit, 10);
-    const creation = await created(await shop.order(await shop.client(100), magasin, [[produit, 1]]));
-    await advanceSaga(system.choreo.pool, creation, DEADLINE_MS);
+    const creation = await sagaStarted();
     await system.choreo.pool.query(
       "UPDATE sagas SET deadline_at = now() - interval '1 second' WHERE commande_id = $1",
       [creation.aggregate_id],
@@ -149,8 +129,29 @@ describe('the saga actor and the deadline scheduler, when another writer got the
     throw new Error(`nothing waited on backend ${blockerPid} within 10 s`);
   }
 
-  function created(commandeId: string) {
+  /** A commande of one unit, in stock, created and not yet seen by the saga actor: its CommandeCreee. */
+  async function orderedCommande(): Promise<SagaEnvelope> {
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(4);
+    await shop.setStock(magasin, produit, 10);
+    const commandeId = await shop.order(await shop.client(100), magasin, [[produit, 1]]);
     return eventOf(system.choreo.pool, commandeId, 'CommandeCreee');
+  }
+
+  /** The same, with its saga started by the saga actor. */
+  async function sagaStarted(): Promise<SagaEnvelope> {
+    const creation = await orderedCommande();
+    await advanceSaga(system.choreo.pool, creation, DEADLINE_MS);
+    return creation;
+  }
+
+  /** Moves the saga's row on to version 2 behind the actor's back, as another writer would. */
+  async function sagaMovedOn(creation: SagaEnvelope): Promise<SagaEnvelope> {
+    await system.choreo.pool.query(
+      "UPDATE sagas SET statut = 'stock_reserve', version = 2 WHERE commande_id = $1",
+      [creation.aggregate_id],
+    );
+    return creation;
   }
 
   async function sagaRow(commandeId: string): Promise<unknown> {

@@ -40,11 +40,14 @@ function statementName(text: string): string {
   return name;
 }
 
+/** A statement with parameters, named so that its connection prepares it once. */
+function preparedConfig(text: string, values: unknown[]): pg.QueryConfig {
+  return { name: statementName(text), text, values };
+}
+
 function send(query: Query, args: unknown[]): unknown {
   const [text, values, ...rest] = args;
-  if (typeof text === 'string' && Array.isArray(values)) {
-    return query({ name: statementName(text), text, values }, ...rest);
-  }
+  if (typeof text === 'string' && Array.isArray(values)) return query(preparedConfig(text, values), ...rest);
   return query(...args);
 }
 
@@ -122,7 +125,7 @@ export function holdStatement(
     client.connection.stream.cork();
     held.corked = true;
   }
-  const config = values ? { name: statementName(text), text, values: [...values] } : { text };
+  const config = values ? preparedConfig(text, [...values]) : { text };
   // A pg.Query with a callback rather than a promise: a value the driver cannot send fails it within
   // this call, so the failure is known before anything can carry a COMMIT out.
   query(
