@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { type ConsumerTuning, createHostedConsumer } from './actors/actor-host.js';
 import { clientActor } from './actors/client/client-actor.js';
 import { ClientRepository } from './actors/client/client-repository.js';
+import { CommandeCache } from './actors/commande/commande-cache.js';
 import { DeadlineScheduler } from './actors/commande/deadline-scheduler.js';
 import {
   advanceSaga,
@@ -60,6 +61,8 @@ export class Choreo {
   private readonly consumers: StreamConsumer[] = [];
   private readonly readers: CheckpointedReader[] = [];
   private deadlines: DeadlineScheduler | null = null;
+  /** Shared by the services this process hosts: each one's events are the next one's commande. */
+  private readonly commandes = new CommandeCache();
   private started = false;
   private stopped = false;
 
@@ -181,12 +184,12 @@ export class Choreo {
       group: actor.name,
       streams: actor.streams,
       handle: async (envelope) => {
-        const outcome = await handleOnce(this.pool, actor, envelope);
+        const outcome = await handleOnce(this.pool, actor, envelope, this.commandes);
         if (outcome === 'refused')
           this.metrics.eventsRefused.inc({ event_type: envelope.event_type, consumer: actor.name });
       },
       handleBatch: async (envelopes) => {
-        await handleBatchOnce(this.pool, actor, envelopes);
+        await handleBatchOnce(this.pool, actor, envelopes, this.commandes);
         return [];
       },
       redisUrl: this.config.redisUrl,

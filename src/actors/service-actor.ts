@@ -4,7 +4,8 @@ import type { SagaEnvelope, SagaEventType, StreamName } from '../domain/events.j
 import { crashPoint } from '../fault-injection.js';
 import { type Pool, type PoolClient, withTransaction } from '../persistence/database.js';
 import { EVENT_COLUMNS, toStoredEvent } from '../persistence/event-store.js';
-import { CommandeSession } from './commande/commande-stream.js';
+import type { CommandeCache } from './commande/commande-cache.js';
+import { CommandeSession, type LoadedCommande } from './commande/commande-stream.js';
 
 /** A service that reacts to events: its state change and the events it emits commit together. */
 export interface ServiceActor {
@@ -29,15 +30,27 @@ const RECORD_HANDLED = 'INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) O
 const recordedRowSchema = z.object({ recorded: z.array(z.string()) });
 
 /**
- * Records the events in the actor's inbox and reads the streams of their commandes, in one statement.
- * Returns the events not recorded before (each once, in order), and a session holding their commandes.
+ * Records the events in the actor's inbox and reads the streams of their commandes, in one statement;
+ * commandes the cache knows up to the event handled are not read. Returns the events not recorded before
+ * (each once, in order), and a session holding their commandes.
  */
 async function recordAndLoad(
   tx: PoolClient,
   actor: ServiceActor,
   events: readonly SagaEnvelope[],
+  cache: CommandeCache | null,
 ): Promise<{ fresh: SagaEnvelope[]; session: CommandeSession }> {
-  const commandeIds = [...new Set(events.map((event) => event.aggregate_id))];
+  const latestVersions = new Map<string, number>();
+  for (const { aggregate_id, version } of events) {
+    latestVersions.set(aggregate_id, Math.max(version, latestVersions.get(aggregate_id) ?? 0));
+  }
+  const cached: LoadedCommande[] = [];
+  const commandeIds: string[] = [];
+  for (const [commandeId, version] of latestVersions) {
+    const commande = cache?.atLeast(commandeId, version);
+    if (commande) cached.push(commande);
+    else commandeIds.push(commandeId);
+  }
   // The ids recorded come on the first row only: repeated on every row of a large batch, their array
   // was most of what the driver parsed.
   const result = await tx.query(
@@ -58,12 +71,14 @@ async function recordAndLoad(
   const { recorded } = recordedRowSchema.parse(result.rows[0]);
   const notSeenBefore = new Set(recorded.map((id) => id.toLowerCase()));
   const session = new CommandeSession(tx);
-  session.seed(
+  session.adopt(cached);
+  const read = session.seed(
     commandeIds,
     result.rows
       .filter((row) => row.position !== null)
       .map(({ recorded: _, row_number: __, ...row }) => toStoredEvent(row)),
   );
+  if (cache) for (const commande of read) cache.remember(commande);
   // `delete` keeps an event delivered twice within the batch from being applied twice.
   const fresh = events.filter((event) => notSeenBefore.delete(event.event_id.toLowerCase()));
   return { fresh, session };
@@ -73,16 +88,20 @@ async function recordAndLoad(
  * Applies an event exactly once per actor: the inbox row, the actor's own changes and the events it
  * appends are one transaction. An event the order machine refuses changes nothing (its transaction is
  * rolled back whole) but is then marked as handled on its own, so that it is not delivered forever.
+ * With a cache, the event is first taken as its commande's next step, and the commande is read from the
+ * cache if it knows it that far; a failure forgets it, so that a retry reads the store.
  */
 export async function handleOnce(
   pool: Pool,
   actor: ServiceActor,
   event: SagaEnvelope,
+  cache: CommandeCache | null = null,
 ): Promise<HandleOutcome> {
+  cache?.observe(event);
   if (!actor.handles.includes(event.event_type)) return 'ignored';
   try {
     return await withTransaction(pool, async (tx): Promise<HandleOutcome> => {
-      const { fresh, session } = await recordAndLoad(tx, actor, [event]);
+      const { fresh, session } = await recordAndLoad(tx, actor, [event], cache);
       if (fresh.length === 0) return 'duplicate';
       await actor.handle(session, event);
       session.flush();
@@ -90,7 +109,10 @@ export async function handleOnce(
       return 'applied';
     });
   } catch (error) {
+    // What this process remembered of the commande may be behind (a lost race): the retry reads the store.
+    cache?.forget([event.aggregate_id]);
     if (!(error instanceof TransitionRefusedError)) throw error;
+    if (cache) return handleOnce(pool, actor, event, null);
     // Refusals are rare (a late service, a redelivery after the commande moved on): one more statement
     // then is cheaper than a savepoint in every transaction.
     await pool.query(RECORD_HANDLED, [actor.name, event.event_id]);
@@ -109,15 +131,23 @@ export async function handleBatchOnce(
   pool: Pool,
   actor: ServiceActor,
   events: readonly SagaEnvelope[],
+  cache: CommandeCache | null = null,
 ): Promise<void> {
+  // Every event read, handled or not: each is the next step of its commande for the services after.
+  for (const event of events) cache?.observe(event);
   const handled = events.filter((event) => actor.handles.includes(event.event_type));
   if (handled.length === 0) return;
-  await withTransaction(pool, async (tx) => {
-    const { fresh, session } = await recordAndLoad(tx, actor, handled);
-    if (fresh.length === 0) return;
-    if (actor.handleAll) await actor.handleAll(session, fresh);
-    else for (const event of fresh) await actor.handle(session, event);
-    session.flush();
-    crashPoint('consumer.before-commit');
-  });
+  try {
+    await withTransaction(pool, async (tx) => {
+      const { fresh, session } = await recordAndLoad(tx, actor, handled, cache);
+      if (fresh.length === 0) return;
+      if (actor.handleAll) await actor.handleAll(session, fresh);
+      else for (const event of fresh) await actor.handle(session, event);
+      session.flush();
+      crashPoint('consumer.before-commit');
+    });
+  } catch (error) {
+    cache?.forget(handled.map((event) => event.aggregate_id));
+    throw error;
+  }
 }

@@ -30,7 +30,7 @@ export async function loadCommande(tx: PoolClient, commandeId: string): Promise<
   return rehydrate(commandeId, (await readStream(tx, commandeId)).map(parseSagaEnvelope));
 }
 
-function rehydrate(commandeId: string, events: SagaEnvelope[]): LoadedCommande {
+export function rehydrate(commandeId: string, events: SagaEnvelope[]): LoadedCommande {
   const { snapshot } = replayCommande(events);
   return { commandeId, version: events.at(-1)?.version ?? 0, snapshot, events };
 }
@@ -53,11 +53,23 @@ export class CommandeSession {
     this.seed(missing, await readStreams(this.tx, missing));
   }
 
-  /** Takes these commandes' streams, read by the caller (in version order; none for a new commande). */
-  seed(commandeIds: readonly string[], stored: readonly StoredEvent[]): void {
+  /**
+   * Takes these commandes' streams, read by the caller (in version order; none for a new commande), and
+   * returns them rehydrated.
+   */
+  seed(commandeIds: readonly string[], stored: readonly StoredEvent[]): LoadedCommande[] {
     const byCommande = new Map<string, SagaEnvelope[]>(commandeIds.map((id) => [id, []]));
     for (const event of stored.map(parseSagaEnvelope)) byCommande.get(event.aggregate_id)?.push(event);
-    for (const [commandeId, events] of byCommande) this.loaded.set(commandeId, rehydrate(commandeId, events));
+    return [...byCommande].map(([commandeId, events]) => {
+      const commande = rehydrate(commandeId, events);
+      this.loaded.set(commandeId, commande);
+      return commande;
+    });
+  }
+
+  /** Takes commandes already rehydrated (from a `CommandeCache`). */
+  adopt(commandes: Iterable<LoadedCommande>): void {
+    for (const commande of commandes) this.loaded.set(commande.commandeId, commande);
   }
 
   async load(commandeId: string): Promise<LoadedCommande> {
