@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { SagaEnvelope } from '../../domain/events.js';
+import { parseSagaEnvelope, type SagaEnvelope } from '../../domain/events.js';
 import { CommandeCache } from './commande-cache.js';
 import { rehydrate, statutOfCommande } from './commande-stream.js';
 
 const COMMANDE = 'cmd-cache';
 
 function envelope(version: number, event: Pick<SagaEnvelope, 'event_type' | 'data'>): SagaEnvelope {
-  return {
+  return parseSagaEnvelope({
     ...event,
     event_id: randomUUID(),
     aggregate_id: COMMANDE,
@@ -17,10 +17,10 @@ function envelope(version: number, event: Pick<SagaEnvelope, 'event_type' | 'dat
     source: 'test',
     correlation_id: COMMANDE,
     causation_id: null,
-  } as SagaEnvelope;
+  });
 }
 
-const produits = [{ produit_id: 1, quantite: 1, prix_unitaire: 2 }];
+const produits = [{ produit_id: 1, quantite: 1, prix_unitaire: 2, sous_total: 2 }];
 const creee = envelope(1, {
   event_type: 'CommandeCreee',
   data: { client_id: 1, magasin_id: 1, produits, total: 2 },
