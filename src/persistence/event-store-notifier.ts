@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { onEventsCommitted, type Pool } from './database.js';
 
 type Listener = () => void;
+
+const CHANNEL = 'choreo_events';
 
 /** Other processes hear of this one's appends at most this long after the commit. */
 const REMOTE_NOTIFY_DELAY_MS = 5;
@@ -15,6 +18,7 @@ const REMOTE_NOTIFY_DELAY_MS = 5;
  * Appends are not announced by a trigger (NOTIFY inside the appending transaction serializes commits):
  * given the process's pool, the notifier wakes local readers as soon as an appending transaction
  * commits, and sends one NOTIFY for all the appends of the last few milliseconds to other processes.
+ * That NOTIFY carries this notifier's id, so that it does not wake this process's readers a second time.
  */
 export class EventStoreNotifier {
   private client: pg.Client | null = null;
@@ -23,6 +27,7 @@ export class EventStoreNotifier {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private remoteNotify: NodeJS.Timeout | null = null;
   private stopWatchingCommits: (() => void) | null = null;
+  private readonly id = randomUUID();
 
   constructor(
     private readonly databaseUrl: string,
@@ -64,7 +69,7 @@ export class EventStoreNotifier {
     if (this.remoteNotify || this.closed) return;
     this.remoteNotify = setTimeout(() => {
       this.remoteNotify = null;
-      this.pool?.query('NOTIFY choreo_events').catch((error: unknown) => {
+      this.pool?.query('SELECT pg_notify($1, $2)', [CHANNEL, this.id]).catch((error: unknown) => {
         this.logger.warn({ err: error }, 'NOTIFY failed; other processes fall back to polling');
       });
     }, REMOTE_NOTIFY_DELAY_MS);
@@ -72,7 +77,8 @@ export class EventStoreNotifier {
 
   private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.databaseUrl });
-    client.on('notification', () => {
+    client.on('notification', (notification) => {
+      if (notification.payload === this.id) return;
       for (const listener of this.listeners) listener();
     });
     client.on('error', (error) => {
@@ -82,7 +88,7 @@ export class EventStoreNotifier {
       this.scheduleReconnect();
     });
     await client.connect();
-    await client.query('LISTEN choreo_events');
+    await client.query(`LISTEN ${CHANNEL}`);
     if (this.closed) {
       await client.end();
       return;
