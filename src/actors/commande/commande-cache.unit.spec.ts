@@ -73,6 +73,22 @@ describe('the commandes a process remembers', () => {
     expect(cache.atLeast(COMMANDE, 1)?.version).toBe(3);
   });
 
+  it('lets a commande go once it is final, and keeps the others', () => {
+    const cache = new CommandeCache();
+    const vendue = envelope(4, {
+      event_type: 'VenteConfirmee',
+      data: { client_id: 1, magasin_id: 1, vente_id: 1, total: 2 },
+    });
+    for (const event of [creee, reserve, accepte]) cache.observe(event);
+    cache.releaseFinished([COMMANDE]);
+    expect(cache.atLeast(COMMANDE, 3)?.version).toBe(3);
+
+    cache.observe(vendue);
+    cache.releaseFinished([COMMANDE]);
+    expect(cache.atLeast(COMMANDE, 1)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
   it('refuses a commande that holds more than its committed events', () => {
     const cache = new CommandeCache();
     const loaded = rehydrate(COMMANDE, [creee]);
