@@ -8,6 +8,7 @@ import type { BenchOptions } from './options.js';
 import { Progress } from './progress.js';
 import { runStep, type StepContext, type StepResult } from './saga-step.js';
 import { BenchShop } from './shop-seed.js';
+import { startVacuumStandIn, type VacuumStandIn } from './vacuum-stand-in.js';
 
 export interface SagaBenchResult {
   steps: StepResult[];
@@ -50,6 +51,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
   pool.on('error', () => {});
   const steps: StepResult[] = [];
   let totalOrders = 0;
+  let vacuum: VacuumStandIn | null = null;
   try {
     const shop = new BenchShop(http, pool);
     progress.update('seeding stores, products and stock over HTTP');
@@ -57,6 +59,8 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
     progress.done(
       `seeded ${shop.magasins.length} stores, ${shop.available.length} products in stock, ${shop.soldOut.length} sold out`,
     );
+    vacuum = await startVacuumStandIn(pool, SAGA_DATABASE);
+    if (vacuum.reason) progress.done(vacuum.reason);
     const context: StepContext = {
       http,
       pool,
@@ -154,6 +158,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
       streamPrefix,
     };
   } finally {
+    await vacuum?.stop();
     http.close();
     await pool.end();
     counters.disconnect();
