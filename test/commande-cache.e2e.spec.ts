@@ -7,7 +7,7 @@ import { ventesActor } from '../src/actors/ventes/ventes-actor.js';
 import { VersionConflictError } from '../src/domain/errors.js';
 import type { SagaEnvelope } from '../src/domain/events.js';
 import { appendToStream } from '../src/persistence/event-store.js';
-import { eventOf, eventsOf, eventTypesOf } from './support/commande-events.js';
+import { eventOf, eventTypesOf } from './support/commande-events.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
@@ -29,17 +29,25 @@ describe('a service remembering a commande that has moved on since', () => {
     await system?.stop();
   });
 
+  /** One unit of a product at 5.00, the only one in its store, ordered by the client. */
+  async function orderOfTheLastUnit(
+    clientId: number,
+  ): Promise<{ magasin: number; produit: number; commandeId: string; creee: SagaEnvelope }> {
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(5);
+    await shop.setStock(magasin, produit, 1);
+    const commandeId = await shop.order(clientId, magasin, [[produit, 1]]);
+    const creee = await eventOf(system.choreo.pool, commandeId, 'CommandeCreee');
+    return { magasin, produit, commandeId, creee };
+  }
+
   /** A commande whose stock is reserved, as this process saw it, then expired by another process. */
   async function reservedThenExpiredElsewhere(
     cache: CommandeCache,
     clientId: number,
   ): Promise<{ commandeId: string; reserve: SagaEnvelope }> {
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(5);
-    await shop.setStock(magasin, produit, 1);
-    const commandeId = await shop.order(clientId, magasin, [[produit, 1]]);
-    const [creee] = await eventsOf(system.choreo.pool, commandeId);
-    expect(await handleOnce(system.choreo.pool, stockActor, creee as SagaEnvelope, cache)).toBe('applied');
+    const { commandeId, creee } = await orderOfTheLastUnit(clientId);
+    expect(await handleOnce(system.choreo.pool, stockActor, creee, cache)).toBe('applied');
     const reserve = await eventOf(system.choreo.pool, commandeId, 'StockReserve');
     await expireElsewhere(commandeId, 2, 'stock_reserve');
     return { commandeId, reserve };
@@ -59,10 +67,7 @@ describe('a service remembering a commande that has moved on since', () => {
   it('follows a commande from service to service, and lets it go once sold', async () => {
     // given an order, and the four services of one process sharing a cache
     const cache = new CommandeCache();
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(5);
-    await shop.setStock(magasin, produit, 1);
-    const commandeId = await shop.order(await shop.client(100), magasin, [[produit, 1]]);
+    const { magasin, produit, commandeId } = await orderOfTheLastUnit(await shop.client(100));
     const next = async (eventType: string) => eventOf(system.choreo.pool, commandeId, eventType);
 
     // when each event goes to the service that reacts to it
@@ -89,11 +94,7 @@ describe('a service remembering a commande that has moved on since', () => {
   it('loses its append to the newer event, then, delivered again, settles on the store', async () => {
     // given a commande this process saw created, then expired by another process before any reservation
     const cache = new CommandeCache();
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(5);
-    await shop.setStock(magasin, produit, 1);
-    const commandeId = await shop.order(await shop.client(100), magasin, [[produit, 1]]);
-    const [creee] = (await eventsOf(system.choreo.pool, commandeId)) as [SagaEnvelope];
+    const { magasin, produit, commandeId, creee } = await orderOfTheLastUnit(await shop.client(100));
     cache.observe(creee);
     await expireElsewhere(commandeId, 1, 'en_attente_stock');
 
@@ -112,14 +113,10 @@ describe('a service remembering a commande that has moved on since', () => {
     const cache = new CommandeCache();
     const client = await shop.client(100);
     const stale = await reservedThenExpiredElsewhere(cache, client);
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(7);
-    await shop.setStock(magasin, produit, 1);
-    const current = await shop.order(client, magasin, [[produit, 1]]);
-    const [creee] = await eventsOf(system.choreo.pool, current);
-    expect(await handleOnce(system.choreo.pool, stockActor, creee as SagaEnvelope)).toBe('applied');
+    const { commandeId: current, creee } = await orderOfTheLastUnit(client);
+    expect(await handleOnce(system.choreo.pool, stockActor, creee)).toBe('applied');
     const reserve = await eventOf(system.choreo.pool, current, 'StockReserve');
-    cache.observe(creee as SagaEnvelope);
+    cache.observe(creee);
     cache.observe(reserve);
 
     // when the client service gets both StockReserve in one batch, then nothing of it is kept
@@ -132,7 +129,7 @@ describe('a service remembering a commande that has moved on since', () => {
     // and one by one, the expired commande is refused and the other one is paid
     expect(await handleOnce(system.choreo.pool, clientActor, stale.reserve, cache)).toBe('refused');
     expect(await handleOnce(system.choreo.pool, clientActor, reserve, cache)).toBe('applied');
-    expect(await shop.solde(client)).toBe(93);
+    expect(await shop.solde(client)).toBe(95);
     expect(await eventTypesOf(system.choreo.pool, current)).toEqual([
       'CommandeCreee',
       'StockReserve',
