@@ -124,7 +124,7 @@ async function applyOnce(
     // What this process remembered of the commande may be behind (a lost race): the retry reads the store.
     cache?.forget([event.aggregate_id]);
     if (!(error instanceof TransitionRefusedError)) throw error;
-    if (cache) return handleOnce(pool, actor, event, null);
+    if (cache) return applyOnce(pool, actor, event, null);
     // Refusals are rare (a late service, a redelivery after the commande moved on): one more statement
     // then is cheaper than a savepoint in every transaction.
     await pool.query(RECORD_HANDLED, [actor.name, event.event_id]);
