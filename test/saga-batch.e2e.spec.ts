@@ -75,6 +75,23 @@ describe('the saga actor and the deadline scheduler, when another writer got the
     expect(step.transitions).toEqual([]);
   });
 
+  it('moves the count of commandes in each state with the rows it writes, and not for a write that lost', async () => {
+    // given the counts as they are
+    const before = await countsByState();
+
+    // when the saga actor starts a saga, and then is handed its creation again after another writer
+    // moved its row on (the insert finds the row: nothing is written)
+    const creation = await sagaStarted();
+    const afterStart = await countsByState();
+    await sagaMovedOn(creation);
+    const { leftOver } = await advanceSagas(system.choreo.pool, [creation], DEADLINE_MS, new SagaRowCache());
+
+    // then the start counted one commande waiting for stock, and the write that lost counted nothing
+    expect(leftOver).toEqual([creation]);
+    expect(afterStart.en_attente_stock).toBe((before.en_attente_stock ?? 0) + 1);
+    expect(await countsByState()).toEqual(afterStart);
+  });
+
   it('does not count an expiry that a service beat to the commande: its append conflicts at COMMIT', async () => {
     // given a commande whose deadline has passed, and a service's StockReserve appended but not committed
     const creation = await sagaStarted();
@@ -152,6 +169,13 @@ describe('the saga actor and the deadline scheduler, when another writer got the
       [creation.aggregate_id],
     );
     return creation;
+  }
+
+  async function countsByState(): Promise<Record<string, number>> {
+    const result = await system.choreo.pool.query(
+      'SELECT statut, commandes::int AS commandes FROM saga_counts',
+    );
+    return Object.fromEntries(result.rows.map((row) => [row.statut, row.commandes]));
   }
 
   async function sagaRow(commandeId: string): Promise<unknown> {

@@ -15,23 +15,28 @@ export interface SagaStates {
 }
 
 const rowSchema = z.object({
-  etat: z.string(),
-  commandes: z.number().int(),
   non_finales: z.number().int(),
   bloquees: z.number().int(),
   age_max: z.number().nullable(),
+  etat: z.string().nullable(),
+  commandes: z.number().int().nullable(),
 });
 
-/** One GROUP BY over the saga actors' table: the machine state each commande is in right now. */
+/**
+ * The machine state each commande is in right now: the counts kept with the saga actors' rows (migration
+ * 008), and the sagas not final, through their own index. Neither grows with the commandes finished.
+ */
 export async function readSagaStates(pool: Pool, stuckAfterSeconds: number): Promise<SagaStates> {
   const result = await pool.query(
-    `SELECT statut AS etat,
-            count(*)::int AS commandes,
-            count(*) FILTER (WHERE NOT final)::int AS non_finales,
-            count(*) FILTER (WHERE NOT final AND updated_at < now() - make_interval(secs => $1))::int AS bloquees,
-            extract(epoch FROM now() - min(started_at) FILTER (WHERE NOT final))::float8 AS age_max
-       FROM sagas
-      GROUP BY statut`,
+    `SELECT in_flight.*, c.statut AS etat, c.commandes::int AS commandes
+       FROM (
+         SELECT count(*)::int AS non_finales,
+                count(*) FILTER (WHERE updated_at < now() - make_interval(secs => $1))::int AS bloquees,
+                extract(epoch FROM now() - min(started_at))::float8 AS age_max
+           FROM sagas
+          WHERE NOT final
+       ) AS in_flight
+       LEFT JOIN saga_counts AS c ON true`,
     [stuckAfterSeconds],
   );
   const states: SagaStates = {
@@ -41,10 +46,10 @@ export async function readSagaStates(pool: Pool, stuckAfterSeconds: number): Pro
     ageMaxSecondes: 0,
   };
   for (const row of result.rows.map((raw) => rowSchema.parse(raw))) {
-    states.parEtat.set(row.etat, row.commandes);
-    states.nonFinales += row.non_finales;
-    states.bloquees += row.bloquees;
-    states.ageMaxSecondes = Math.max(states.ageMaxSecondes, row.age_max ?? 0);
+    if (row.etat !== null) states.parEtat.set(row.etat, row.commandes ?? 0);
+    states.nonFinales = row.non_finales;
+    states.bloquees = row.bloquees;
+    states.ageMaxSecondes = row.age_max ?? 0;
   }
   return states;
 }

@@ -81,6 +81,8 @@ interface SagaWrite {
   deadlineAt: Date | null;
   /** The version the row was read at (0: no row yet); the write happens only if it is still there. */
   expected: number;
+  /** The state at that version (null: no row yet), which the write takes out of its count. */
+  left: string | null;
 }
 
 /**
@@ -233,6 +235,7 @@ function foldSaga(
       // The deadline counts from the last progress, so a slow but moving saga is not cut short.
       deadlineAt: EXPIRABLE_STATUTS.includes(statut) ? new Date(updatedAt.getTime() + deadlineMs) : null,
       expected: row?.version ?? 0,
+      left: row?.statut ?? null,
     },
   };
 }
@@ -240,27 +243,40 @@ function foldSaga(
 const writtenRowSchema = z.object({ commande_id: z.string() });
 const sagaRowOfCommandeSchema = sagaRowSchema.extend(writtenRowSchema.shape);
 
-/** Writes every row whose version is still the one it was read at; returns the commandes written. */
+/**
+ * Writes every row whose version is still the one it was read at, and moves the count of commandes in
+ * each state with them (counted in state order, so that two writers never wait on each other's counts in
+ * opposite orders); returns the commandes written.
+ */
 async function writeSagaRows(pool: Pool, writes: SagaWrite[]): Promise<Set<string>> {
   if (writes.length === 0) return new Set();
   const result = await pool.query(
     `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bool[],
-                            $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::int[])
-         AS i(commande_id, statut, raison, version, final, started_at, updated_at, deadline_at, expected)
+                            $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::int[], $10::text[])
+         AS i(commande_id, statut, raison, version, final, started_at, updated_at, deadline_at, expected, left_statut)
      ), updated AS (
        UPDATE sagas AS s
        SET statut = i.statut, raison = i.raison, version = i.version, final = i.final,
            updated_at = i.updated_at, deadline_at = i.deadline_at
        FROM input AS i
        WHERE i.expected > 0 AND s.commande_id = i.commande_id AND s.version = i.expected
-       RETURNING s.commande_id
+       RETURNING s.commande_id, s.statut, i.left_statut
      ), inserted AS (
        INSERT INTO sagas (commande_id, statut, raison, version, final, started_at, updated_at, deadline_at)
        SELECT commande_id, statut, raison, version, final, started_at, updated_at, deadline_at
        FROM input WHERE expected = 0
        ON CONFLICT (commande_id) DO NOTHING
-       RETURNING commande_id
+       RETURNING commande_id, statut
+     ), counted AS (
+       INSERT INTO saga_counts (statut, commandes)
+       SELECT statut, sum(delta) FROM (
+         SELECT statut, 1 AS delta FROM updated
+         UNION ALL SELECT left_statut, -1 FROM updated
+         UNION ALL SELECT statut, 1 FROM inserted
+       ) AS moves
+       GROUP BY statut HAVING sum(delta) <> 0 ORDER BY statut
+       ON CONFLICT (statut) DO UPDATE SET commandes = saga_counts.commandes + excluded.commandes
      )
      SELECT commande_id FROM updated UNION ALL SELECT commande_id FROM inserted`,
     [
@@ -273,6 +289,7 @@ async function writeSagaRows(pool: Pool, writes: SagaWrite[]): Promise<Set<strin
       writes.map((w) => w.updatedAt),
       writes.map((w) => w.deadlineAt),
       writes.map((w) => w.expected),
+      writes.map((w) => w.left),
     ],
   );
   return new Set(result.rows.map((row) => writtenRowSchema.parse(row).commande_id));

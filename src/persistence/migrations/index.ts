@@ -5,6 +5,7 @@ import { eventStoreWritePathMigration } from './004-event-store-write-path.js';
 import { eventsWithoutTypeIndexMigration } from './005-events-without-type-index.js';
 import { appendRaisesVersionConflictMigration } from './006-append-raises-version-conflict.js';
 import { appendChecksItsCountMigration } from './007-append-checks-its-count.js';
+import { sagaCountsMigration } from './008-saga-counts.js';
 
 export interface Migration {
   version: number;
@@ -21,4 +22,5 @@ export const MIGRATIONS: Migration[] = [
   eventsWithoutTypeIndexMigration,
   appendRaisesVersionConflictMigration,
   appendChecksItsCountMigration,
+  sagaCountsMigration,
 ];
