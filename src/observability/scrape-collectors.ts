@@ -7,7 +7,7 @@ import { readEventStoreLag, registerEventStoreLagMetrics } from './event-store-l
 import { METRIC } from './metrics.js';
 import { readSagaStates, registerSagaStateMetrics } from './saga-state-collector.js';
 import { ScrapeProbe } from './scrape-probe.js';
-import { readStreams, registerStreamMetrics } from './stream-collector.js';
+import { readStreamStats, registerStreamMetrics } from './stream-collector.js';
 
 export interface ScrapeCollectorsOptions {
   registry: Registry;
@@ -45,7 +45,7 @@ export function registerScrapeCollectors(options: ScrapeCollectorsOptions): void
   });
   const streams = new ScrapeProbe({
     name: 'streams',
-    read: () => readStreams(redis, keys),
+    read: () => readStreamStats(redis, keys),
     timeoutMs,
     logger,
   });

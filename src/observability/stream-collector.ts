@@ -53,7 +53,7 @@ function answer<T>(result: PipelineResult | undefined, missing: T, parse: (reply
 }
 
 /** Length, entries added and consumer groups of every saga stream, plus the dead-letter stream's length. */
-export async function readStreams(redis: Redis, keys: StreamKeys): Promise<StreamsReading> {
+export async function readStreamStats(redis: Redis, keys: StreamKeys): Promise<StreamsReading> {
   const pipeline = redis.pipeline();
   for (const stream of STREAM_NAMES) {
     const key = keys.stream(stream);

@@ -4,6 +4,7 @@ import type { StoredEvent } from '../domain/events.js';
 import { type Pool, type PoolClient, withTransaction } from './database.js';
 import { EVENT_COLUMNS, GAP_SAFE_COLUMNS, type PositionGap, takeGapSafe } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
+import { HoleWatch } from './hole-watch.js';
 import { holdStatement } from './statement-pipeline.js';
 
 export interface CheckpointedReaderOptions {
@@ -29,6 +30,8 @@ export interface CheckpointedReaderOptions {
    * empty) and the reader must go through the store again from the start. Keep it cheap.
    */
   rewind?: () => Promise<boolean>;
+  /** How long the reader waits at a hole before it warns, naming the transactions that hold it. */
+  holeWarnAfterMs?: number;
 }
 
 export type BatchOutcome =
@@ -54,11 +57,18 @@ export class CheckpointedReader {
   private gap: PositionGap | null = null;
   private checkpointCreated = false;
   private notifiedWhileBusy = false;
+  private readonly holeWatch: HoleWatch;
 
   constructor(private readonly options: CheckpointedReaderOptions) {
     this.batchSize = options.batchSize ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.gapRetryMs = options.gapRetryMs ?? 10;
+    this.holeWatch = new HoleWatch({
+      reader: options.name,
+      pool: options.pool,
+      logger: options.logger,
+      ...(options.holeWarnAfterMs === undefined ? {} : { warnAfterMs: options.holeWarnAfterMs }),
+    });
   }
 
   get position(): number {
@@ -182,6 +192,7 @@ export class CheckpointedReader {
         );
         outcome = { kind: 'idle' };
       }
+      await this.holeWatch.observe(this.gap);
       if (outcome.kind === 'handled' && outcome.count === this.batchSize) continue;
       // Events committed while this batch was being handled: read them now rather than at the next poll.
       if (this.notifiedWhileBusy && failures === 0 && this.gap === null) {
