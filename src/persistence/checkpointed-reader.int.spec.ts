@@ -91,7 +91,7 @@ describe('a checkpointed reader of the event store', () => {
         // flight, then again after it commits
         await drain(reader);
         await drain(reader);
-        expect(seen.filter((event) => event.position >= after)).toEqual([]);
+        expect(seen).toEqual([]);
         await slow.query('COMMIT');
         await drainUntil(reader, seen, 2);
 
@@ -145,7 +145,7 @@ describe('a checkpointed reader of the event store', () => {
         (blockers) => blockers.some((blocker) => blocker.pid === forgottenPid),
         { description: 'a warning naming the forgotten session', timeoutMs: 10_000 },
       );
-      expect(seen).toEqual([]);
+      expect(seen.filter((event) => event.position >= after)).toEqual([]);
       expect(warnings[0]?.blockers).toContainEqual(
         expect.objectContaining({ pid: forgottenPid, application_name: 'forgotten-session' }),
       );
