@@ -87,6 +87,17 @@ export function rows(report: BenchReport): Row[] {
           reference: `saga only (CommandeCreee → final): ${fmt(half.sagaLatency.p50)} / ${fmt(half.sagaLatency.p99)} p50/p99`,
           target: `p50 <= 10, p99 <= 50: ${verdict(half.latency.p50 <= 10 && half.latency.p99 <= 50)}`,
         },
+        ...(saga.halfRateHops
+          ? [
+              {
+                section: 'saga',
+                metric: 'each hop at that rate: published / handled (p50 / p99, ms)',
+                value: `${fmt(saga.halfRateHops.published.p50, 1)} / ${fmt(saga.halfRateHops.published.p99, 1)}; ${fmt(saga.halfRateHops.handled.p50, 1)} / ${fmt(saga.halfRateHops.handled.p99, 1)}`,
+                reference: `event inserted → XADD by the relay; XADD → next event inserted (${fmt(saga.halfRateHops.handled.count)} hops)`,
+                target: '',
+              },
+            ]
+          : []),
         {
           section: 'saga',
           metric: 'checkout HTTP answer at that rate (p50 / p99, ms)',

@@ -3,10 +3,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ChoreoProcess } from './choreo-process.js';
 import { recreateDatabase } from './databases.js';
+import { type HopSplit, measureHopSplit } from './hop-split.js';
 import { BenchHttp } from './http.js';
 import type { BenchOptions } from './options.js';
 import { Progress } from './progress.js';
-import { runStep, type StepContext, type StepResult } from './saga-step.js';
+import { lastPosition, runStep, type StepContext, type StepResult } from './saga-step.js';
 import { BenchShop } from './shop-seed.js';
 import { startVacuumStandIn, type VacuumStandIn } from './vacuum-stand-in.js';
 
@@ -15,6 +16,8 @@ export interface SagaBenchResult {
   sustainedRate: number;
   best: StepResult | null;
   halfRate: StepResult | null;
+  /** Each hop of the sagas at half rate, split at its publication on Redis. */
+  halfRateHops: HopSplit | null;
   soak: StepResult | null;
   totalOrders: number;
   choreoPeakRssMb: number;
@@ -117,10 +120,18 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
       }
     }
     const sustainedRate = best?.rate ?? 0;
+    const beforeHalfRate = { position: await lastPosition(pool), at: Date.now() };
     const halfRate = await step(
       'half rate',
       Math.max(1, Math.round((sustainedRate || options.startRate) / 2)),
       options.halfRateSeconds,
+    );
+    const halfRateHops = await measureHopSplit(
+      pool,
+      counters,
+      streamPrefix,
+      beforeHalfRate.position,
+      beforeHalfRate.at,
     );
     let soak: StepResult | null = null;
     if (options.soakOrders > totalOrders) {
@@ -151,6 +162,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
       sustainedRate,
       best,
       halfRate,
+      halfRateHops,
       soak,
       totalOrders,
       choreoPeakRssMb: sample?.peakRssMb ?? 0,
