@@ -1,6 +1,7 @@
 import type { SagaEnvelope } from '../../domain/events.js';
 import { applyEvent, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
 import { type LoadedCommande, rehydrate } from './commande-stream.js';
+import { RecentMap } from './recent-map.js';
 
 const DEFAULT_CAPACITY = 4_096;
 
@@ -15,9 +16,11 @@ const DEFAULT_CAPACITY = 4_096;
  */
 export class CommandeCache {
   /** null: forgotten, to be read from the store before it is followed again. */
-  private readonly entries = new Map<string, LoadedCommande | null>();
+  private readonly entries: RecentMap<string, LoadedCommande | null>;
 
-  constructor(private readonly capacity = DEFAULT_CAPACITY) {}
+  constructor(capacity = DEFAULT_CAPACITY) {
+    this.entries = new RecentMap(capacity);
+  }
 
   get size(): number {
     return this.entries.size;
@@ -27,7 +30,7 @@ export class CommandeCache {
   atLeast(commandeId: string, version: number): LoadedCommande | undefined {
     const commande = this.entries.get(commandeId);
     if (!commande || commande.version < version) return undefined;
-    this.touch(commandeId, commande);
+    this.entries.set(commandeId, commande);
     return commande;
   }
 
@@ -35,11 +38,11 @@ export class CommandeCache {
   observe(event: SagaEnvelope): void {
     const known = this.entries.get(event.aggregate_id);
     if (event.version === 1 && known === undefined) {
-      this.touch(event.aggregate_id, rehydrate(event.aggregate_id, [event]));
+      this.entries.set(event.aggregate_id, rehydrate(event.aggregate_id, [event]));
       return;
     }
     if (!known || known.version !== event.version - 1) return;
-    this.touch(event.aggregate_id, {
+    this.entries.set(event.aggregate_id, {
       commandeId: known.commandeId,
       version: event.version,
       snapshot: applyEvent(known.snapshot, event).snapshot,
@@ -53,7 +56,7 @@ export class CommandeCache {
       throw new Error(`commande ${commande.commandeId} is not its committed events alone`);
     }
     const known = this.entries.get(commande.commandeId);
-    if (!known || known.version <= commande.version) this.touch(commande.commandeId, commande);
+    if (!known || known.version <= commande.version) this.entries.set(commande.commandeId, commande);
   }
 
   /**
@@ -73,15 +76,6 @@ export class CommandeCache {
    * events that the streams deliver again (a retry, a redelivery) would rebuild the same stale state.
    */
   forget(commandeIds: Iterable<string>): void {
-    for (const commandeId of commandeIds) this.touch(commandeId, null);
-  }
-
-  private touch(commandeId: string, commande: LoadedCommande | null): void {
-    this.entries.delete(commandeId);
-    this.entries.set(commandeId, commande);
-    if (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
+    for (const commandeId of commandeIds) this.entries.set(commandeId, null);
   }
 }

@@ -5,6 +5,7 @@ import { commandeMachine } from '../../machines/commande.machine.js';
 import { applyEvent, type CommandeStatut, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
 import type { Pool } from '../../persistence/database.js';
 import { readStreams } from '../../persistence/event-store.js';
+import { RecentMap } from './recent-map.js';
 
 export const SAGA_CONSUMER = 'commande-saga';
 export const SAGA_STREAMS: readonly StreamName[] = [
@@ -29,21 +30,18 @@ type SagaRow = z.infer<typeof sagaRowSchema>;
  * leave the cache, and it holds at most `capacity` rows, so memory does not grow with history.
  */
 export class SagaRowCache {
-  private readonly rows = new Map<string, SagaRow>();
+  private readonly rows: RecentMap<string, SagaRow>;
 
-  constructor(private readonly capacity = 10_000) {}
+  constructor(capacity = 10_000) {
+    this.rows = new RecentMap(capacity);
+  }
 
   get(commandeId: string): SagaRow | undefined {
     return this.rows.get(commandeId);
   }
 
   remember(commandeId: string, row: SagaRow): void {
-    this.rows.delete(commandeId);
     this.rows.set(commandeId, row);
-    if (this.rows.size > this.capacity) {
-      const oldest = this.rows.keys().next().value;
-      if (oldest !== undefined) this.rows.delete(oldest);
-    }
   }
 
   forget(commandeId: string): void {
