@@ -26,7 +26,9 @@ import { DeadLetters } from './bus/dead-letters.js';
 import { createRedis, type Redis } from './bus/redis.js';
 import type { StreamConsumer } from './bus/stream-consumer.js';
 import { StreamKeys } from './bus/stream-keys.js';
+import { StreamTrimmer } from './bus/stream-trimmer.js';
 import type { ActorName, Config } from './config.js';
+import { STREAM_NAMES } from './domain/events.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { registerScrapeCollectors } from './observability/scrape-collectors.js';
@@ -41,6 +43,8 @@ import { CommandesQueries } from './projections/commandes-queries.js';
 export interface ChoreoOptions {
   logger?: Logger;
   consumerTuning?: ConsumerTuning;
+  /** How often the relay's process trims the streams (every 10 s by default). */
+  streamTrimIntervalMs?: number;
   /** Node process metrics (off in tests that run several instances in one process). */
   processMetrics?: boolean;
 }
@@ -61,6 +65,7 @@ export class Choreo {
   private readonly consumers: StreamConsumer[] = [];
   private readonly readers: CheckpointedReader[] = [];
   private deadlines: DeadlineScheduler | null = null;
+  private trimmer: StreamTrimmer | null = null;
   /** Shared by the services this process hosts: each one's events are the next one's commande. */
   private readonly commandes = new CommandeCache();
   private started = false;
@@ -129,7 +134,10 @@ export class Choreo {
     this.started = true;
     // Every process: it wakes this process's readers, and tells the other processes' readers, of appends.
     await this.notifier.start();
-    if (this.hosts('relay')) this.readers.push(this.createRelay());
+    if (this.hosts('relay')) {
+      this.readers.push(this.createRelay());
+      this.trimmer = this.createStreamTrimmer();
+    }
     if (this.hosts('projections')) this.readers.push(this.createCommandesProjection());
     for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {
       if (actor && this.hosts(name as ActorName)) this.consumers.push(this.createServiceConsumer(actor));
@@ -146,6 +154,7 @@ export class Choreo {
     for (const reader of this.readers) reader.start();
     for (const consumer of this.consumers) consumer.start();
     this.deadlines?.start();
+    this.trimmer?.start();
     this.logger.info({ actors: this.config.actors }, 'choreo started');
   }
 
@@ -159,6 +168,7 @@ export class Choreo {
     this.stopped = true;
     await this.http.close();
     await this.deadlines?.stop();
+    await this.trimmer?.stop();
     await Promise.all(this.consumers.map((consumer) => consumer.stop()));
     await Promise.all(this.readers.map((reader) => reader.stop()));
     await this.notifier.close();
@@ -253,6 +263,21 @@ export class Choreo {
         const last = events.at(-1);
         if (last) this.metrics.relayPosition.set(last.position);
       },
+    });
+  }
+
+  /** Next to the relay, the only writer of the streams: it keeps them to what some group still needs. */
+  private createStreamTrimmer(): StreamTrimmer {
+    return new StreamTrimmer({
+      redis: this.redis,
+      keys: this.keys,
+      streams: STREAM_NAMES,
+      retentionMs: this.config.streamRetentionMs,
+      logger: this.logger,
+      ...(this.options.streamTrimIntervalMs === undefined
+        ? {}
+        : { intervalMs: this.options.streamTrimIntervalMs }),
+      onTrimmed: (stream, entries) => this.metrics.streamEntriesTrimmed.inc({ stream }, entries),
     });
   }
 

@@ -25,6 +25,7 @@ const envSchema = z.object({
   SAGA_DEADLINE_MS: z.coerce.number().int().positive().default(60_000),
   CONSUMER_CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
   CONSUMER_MAX_DELIVERIES: z.coerce.number().int().positive().default(5),
+  STREAM_RETENTION_MS: z.coerce.number().int().min(0).default(600_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -45,6 +46,11 @@ export interface Config {
   claimIdleMs: number;
   /** Deliveries that failed before an entry goes to the dead-letter stream. */
   maxDeliveries: number;
+  /**
+   * Stream entries every consumer group has acknowledged are removed once older than this; younger ones
+   * stay for a group created later (see StreamTrimmer).
+   */
+  streamRetentionMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -68,5 +74,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sagaDeadlineMs: data.SAGA_DEADLINE_MS,
     claimIdleMs: data.CONSUMER_CLAIM_IDLE_MS,
     maxDeliveries: data.CONSUMER_MAX_DELIVERIES,
+    streamRetentionMs: data.STREAM_RETENTION_MS,
   };
 }

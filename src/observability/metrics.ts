@@ -14,6 +14,7 @@ export const METRIC = {
   deadLetters: 'dead_letters_total',
   relayPublished: 'relay_events_published_total',
   relayPosition: 'relay_position',
+  streamEntriesTrimmed: 'redis_stream_entries_trimmed_total',
   sagaDuration: 'saga_duree_ms',
   httpDuration: 'http_request_duration_ms',
   commandesExpirees: 'commandes_expirees_total',
@@ -116,6 +117,13 @@ export class Metrics {
   readonly relayPosition = new Gauge({
     name: METRIC.relayPosition,
     help: 'Event store position up to which the relay has published',
+    registers: [this.registry],
+  });
+
+  readonly streamEntriesTrimmed = new Counter({
+    name: METRIC.streamEntriesTrimmed,
+    help: 'Stream entries removed because every consumer group had acknowledged them (StreamTrimmer)',
+    labelNames: ['stream'] as const,
     registers: [this.registry],
   });
 

@@ -104,5 +104,6 @@ export function testConfig(databaseUrl: string, streamPrefix: string, actors: Ac
     sagaDeadlineMs: 60_000,
     claimIdleMs: 1_000,
     maxDeliveries: 5,
+    streamRetentionMs: 600_000,
   };
 }

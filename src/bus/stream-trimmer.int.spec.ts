@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { StreamName } from '../domain/events.js';
+import { createLogger } from '../observability/logger.js';
+import { createRedis } from './redis.js';
+import { StreamKeys } from './stream-keys.js';
+import { StreamTrimmer } from './stream-trimmer.js';
+
+const STREAM: StreamName = 'stock.evenements';
+const readReplySchema = z
+  .array(z.tuple([z.string(), z.array(z.tuple([z.string(), z.unknown()]))]))
+  .nullable();
+const rangeReplySchema = z.array(z.tuple([z.string(), z.unknown()]));
+
+describe('the stream trimmer (real Redis)', () => {
+  const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  let keys: StreamKeys;
+  let key: string;
+
+  beforeEach(() => {
+    keys = new StreamKeys(`trim-${randomUUID().slice(0, 8)}:`);
+    key = keys.stream(STREAM);
+  });
+  afterAll(async () => {
+    const leftovers = await redis.keys('trim-*');
+    if (leftovers.length > 0) await redis.del(...leftovers);
+    redis.disconnect();
+  });
+
+  function trimmer(retentionMs: number): StreamTrimmer {
+    return new StreamTrimmer({ redis, keys, streams: [STREAM], retentionMs, logger: createLogger('silent') });
+  }
+
+  /** Adds entries with the given millisecond ids; returns their ids. */
+  async function addEntries(milliseconds: number[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const ms of milliseconds) ids.push(String(await redis.xadd(key, `${ms}-0`, 'n', String(ms))));
+    return ids;
+  }
+
+  async function createGroup(group: string): Promise<void> {
+    await redis.call('XGROUP', 'CREATE', key, group, '0');
+  }
+
+  /** Reads `count` new entries as the group's consumer, and acknowledges the first `ack` of them. */
+  async function consume(group: string, count: number, ack: number): Promise<string[]> {
+    const reply = readReplySchema.parse(
+      await redis.call('XREADGROUP', 'GROUP', group, 'c1', 'COUNT', String(count), 'STREAMS', key, '>'),
+    );
+    const ids = (reply?.[0]?.[1] ?? []).map(([id]) => id);
+    if (ack > 0) await redis.xack(key, group, ...ids.slice(0, ack));
+    return ids;
+  }
+
+  async function remainingIds(): Promise<string[]> {
+    return rangeReplySchema.parse(await redis.xrange(key, '-', '+')).map(([id]) => id);
+  }
+
+  it('removes what every group acknowledged, and keeps what a group still holds pending', async () => {
+    // given ten old entries, all acknowledged by one group, six of them by the other (four still pending)
+    const ids = await addEntries([1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010]);
+    await createGroup('stock-service');
+    await createGroup('commande-saga');
+    await consume('stock-service', 10, 10);
+    await consume('commande-saga', 10, 6);
+
+    // when the trimmer passes
+    const removed = await trimmer(0).trimAll();
+
+    // then the six acknowledged everywhere are gone, and the four pending are still there to be redelivered
+    expect(removed.get(STREAM)).toBe(6);
+    expect(await remainingIds()).toEqual(ids.slice(6));
+  });
+
+  it('keeps the entries not yet delivered to a group', async () => {
+    // given a group that took only the first three entries and acknowledged them
+    const ids = await addEntries([1001, 1002, 1003, 1004, 1005, 1006]);
+    await createGroup('stock-service');
+    await createGroup('ventes-service');
+    await consume('stock-service', 6, 6);
+    await consume('ventes-service', 3, 3);
+
+    await trimmer(0).trimAll();
+
+    // then what that group has not read yet stays (with the last entry it got, which is harmless)
+    expect(await remainingIds()).toEqual(ids.slice(2));
+  });
+
+  it('keeps acknowledged entries younger than the retention, for groups created later', async () => {
+    const now = Date.now();
+    const ids = await addEntries([now - 50_000, now - 40_000, now - 30_000, now - 5_000, now - 1_000]);
+    await createGroup('stock-service');
+    await consume('stock-service', 5, 5);
+
+    await trimmer(20_000).trimAll(now);
+
+    expect(await remainingIds()).toEqual(ids.slice(3));
+  });
+
+  it('leaves a stream without consumer groups alone, and a missing stream is no error', async () => {
+    const ids = await addEntries([1001, 1002, 1003]);
+
+    const removed = await trimmer(0).trimAll();
+    expect(removed.get(STREAM)).toBe(0);
+    expect(await remainingIds()).toEqual(ids);
+
+    await redis.del(key);
+    expect((await trimmer(0).trimAll()).get(STREAM)).toBe(0);
+  });
+});

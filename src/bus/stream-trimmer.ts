@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { StreamName } from '../domain/events.js';
+import { pairsToRecord } from './field-pairs.js';
+import type { Redis } from './redis.js';
+import type { StreamKeys } from './stream-keys.js';
+
+export interface StreamTrimmerOptions {
+  redis: Redis;
+  keys: StreamKeys;
+  streams: readonly StreamName[];
+  /**
+   * Entries younger than this stay, acknowledged or not: a consumer group created later (a service
+   * deployed after the others) starts from the oldest entry still there.
+   */
+  retentionMs: number;
+  logger: Logger;
+  intervalMs?: number;
+  /** Called with the entries each pass removed from a stream. */
+  onTrimmed?: (stream: StreamName, entries: number) => void;
+}
+
+const flatReplySchema = z.array(z.unknown());
+const groupSchema = z.object({
+  name: z.string(),
+  pending: z.number().int(),
+  'last-delivered-id': z.string(),
+});
+/** XPENDING's summary form: [count, smallest id, greatest id, [[consumer, count]...]]. */
+const pendingSummarySchema = z.tuple([z.number().int(), z.string().nullable()]).rest(z.unknown());
+
+/** A stream entry id, `<milliseconds>-<sequence>`, as a pair that orders like Redis orders ids. */
+function parseId(id: string): [bigint, bigint] {
+  const [ms = '0', seq = '0'] = id.split('-');
+  return [BigInt(ms), BigInt(seq)];
+}
+
+function earlier(a: string, b: string): string {
+  const [aMs, aSeq] = parseId(a);
+  const [bMs, bSeq] = parseId(b);
+  return aMs < bMs || (aMs === bMs && aSeq < bSeq) ? a : b;
+}
+
+/**
+ * Removes from each saga stream the entries that every consumer group has acknowledged and that are
+ * older than the retention. The relay's MAXLEN caps a stream at a million entries (about 450 MB of Redis
+ * memory each); an entry every group is done with serves nobody, and the event store keeps it anyway.
+ * An entry still pending with any group, or not yet delivered to one, is never removed: a consumer that
+ * crashed finds it again. A stream without groups is left alone, for the groups still to come.
+ */
+export class StreamTrimmer {
+  private timer: NodeJS.Timeout | null = null;
+  private pass: Promise<void> | null = null;
+
+  constructor(private readonly options: StreamTrimmerOptions) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (this.pass) return;
+      this.pass = this.trimAll()
+        .then(() => undefined)
+        .catch((error: unknown) => {
+          this.options.logger.warn({ err: error }, 'trimming the streams failed; trying again later');
+        })
+        .finally(() => {
+          this.pass = null;
+        });
+    }, this.options.intervalMs ?? 10_000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.pass;
+  }
+
+  /** One pass over every stream; returns the entries removed from each. */
+  async trimAll(now: number = Date.now()): Promise<Map<StreamName, number>> {
+    const removed = new Map<StreamName, number>();
+    for (const stream of this.options.streams) {
+      const count = await this.trim(this.options.keys.stream(stream), now);
+      removed.set(stream, count);
+      if (count > 0) this.options.onTrimmed?.(stream, count);
+    }
+    return removed;
+  }
+
+  private async trim(stream: string, now: number): Promise<number> {
+    const keepFrom = await this.oldestNeeded(stream, now);
+    if (keepFrom === null) return 0;
+    // Exact, not `~`: a pass every few seconds removes few entries, and `~` would keep whole nodes.
+    return z
+      .number()
+      .int()
+      .parse(await this.options.redis.call('XTRIM', stream, 'MINID', keepFrom));
+  }
+
+  /**
+   * The id of the oldest entry some group may still need: its oldest pending entry, or else the last one
+   * delivered to it (kept, harmlessly, so the id always names an entry). Null when there is no group.
+   */
+  private async oldestNeeded(stream: string, now: number): Promise<string | null> {
+    let groups: z.infer<typeof groupSchema>[];
+    try {
+      const reply = flatReplySchema.parse(await this.options.redis.call('XINFO', 'GROUPS', stream));
+      groups = reply.map((group) => groupSchema.parse(pairsToRecord(flatReplySchema.parse(group))));
+    } catch (error) {
+      if (error instanceof Error && error.message.includes('no such key')) return null;
+      throw error;
+    }
+    if (groups.length === 0) return null;
+    let keepFrom = `${Math.max(0, now - this.options.retentionMs)}-0`;
+    for (const group of groups) {
+      keepFrom = earlier(keepFrom, group['last-delivered-id']);
+      if (group.pending === 0) continue;
+      const summary = await this.options.redis.call('XPENDING', stream, group.name);
+      const [, oldestPending] = pendingSummarySchema.parse(summary);
+      if (oldestPending) keepFrom = earlier(keepFrom, oldestPending);
+    }
+    return keepFrom;
+  }
+}
