@@ -3,7 +3,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/support/test-d
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent } from '../domain/events.js';
 import { createPool, type Pool, withTransaction } from './database.js';
-import { appendToStream, readStream } from './event-store.js';
+import { appendToStream, appendToStreams, readStream } from './event-store.js';
 import { migrate } from './migrate.js';
 
 const libere: NewEvent = {
@@ -35,6 +35,14 @@ describe('the event store', () => {
     const positions = (await readStream(pool, 'cmd-a')).map((event) => event.position);
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
     expect(new Set([...stored, ...more].map((event) => event.event_id)).size).toBe(3);
+    const correlated = await appendToStream(pool, 'cmd-a', 3, [libere], 'cmd-origin');
+    expect((await readStream(pool, 'cmd-a')).map((event) => event.correlation_id)).toEqual([
+      'cmd-a',
+      'cmd-a',
+      'cmd-a',
+      'cmd-origin',
+    ]);
+    expect(correlated[0]?.correlation_id).toBe('cmd-origin');
   });
 
   it('refuses an append at a stale or future version with a VersionConflictError', async () => {
@@ -47,6 +55,28 @@ describe('the event store', () => {
       withTransaction(pool, (tx) => appendToStream(tx, 'cmd-b', 5, [libere])),
     ).rejects.toBeInstanceOf(VersionConflictError);
     expect(await readStream(pool, 'cmd-b')).toHaveLength(1);
+  });
+
+  it('appends to several streams in one statement, all or nothing', async () => {
+    const stored = await appendToStreams(pool, [
+      { aggregateId: 'cmd-multi-1', expectedVersion: 0, events: [libere, libere] },
+      { aggregateId: 'cmd-multi-2', expectedVersion: 0, events: [libere], correlationId: 'cmd-multi-1' },
+    ]);
+    expect(stored.map((event) => [event.aggregate_id, event.version, event.correlation_id])).toEqual([
+      ['cmd-multi-1', 1, 'cmd-multi-1'],
+      ['cmd-multi-1', 2, 'cmd-multi-1'],
+      ['cmd-multi-2', 1, 'cmd-multi-1'],
+    ]);
+
+    // one stale stream fails the whole append: the other stream gets nothing either
+    await expect(
+      appendToStreams(pool, [
+        { aggregateId: 'cmd-multi-1', expectedVersion: 2, events: [libere] },
+        { aggregateId: 'cmd-multi-2', expectedVersion: 0, events: [libere] },
+      ]),
+    ).rejects.toBeInstanceOf(VersionConflictError);
+    expect(await readStream(pool, 'cmd-multi-1')).toHaveLength(2);
+    expect(await readStream(pool, 'cmd-multi-2')).toHaveLength(1);
   });
 
   it('lets exactly one of two concurrent writers at the same version win', async () => {

@@ -83,6 +83,29 @@ const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
    FROM (SELECT count(*) AS n FROM inserted) AS c
    WHERE n <> cardinality($1::uuid[])`;
 
+/**
+ * The same append for one stream, the common case (a command's events): its id, correlation and expected
+ * version travel once rather than once per event, and its head is one index lookup, without the grouping
+ * and join that several streams need. One writer appending batches of 5 went from 12,000 to 15,000 events/s
+ * with it (docs/performance.md, seventh session).
+ */
+const ONE_STREAM_APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
+     SELECT pg_current_xact_id() AS id
+   ), inserted AS (
+     INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
+     SELECT e.event_id, e.event_type, $3::text, $8::int + e.ord::int, e.source, $5::text, e.causation_id, e.data, tx.id
+     FROM tx, unnest($1::uuid[], $2::text[], $4::text[], $6::uuid[], $7::jsonb[]) WITH ORDINALITY
+       AS e(event_id, event_type, source, causation_id, data, ord)
+     WHERE (SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = $3::text) = $8::int
+     ORDER BY e.ord
+     RETURNING position, aggregate_id, version, occurred_at
+   )
+   SELECT position, aggregate_id, version, occurred_at FROM inserted
+   UNION ALL
+   SELECT NULL, NULL, stale_append(n, cardinality($1::uuid[])), NULL
+   FROM (SELECT count(*) AS n FROM inserted) AS c
+   WHERE n <> cardinality($1::uuid[])`;
+
 const appendedRowSchema = z.object({
   position: z.number().int(),
   aggregate_id: z.string(),
@@ -112,6 +135,30 @@ function plan(appends: readonly StreamAppend[]): PlannedEvent[] {
       expected: expectedVersion,
     })),
   );
+}
+
+/** The statement and its parameters: the one-stream form when there is one stream. */
+function appendStatement(
+  appends: readonly StreamAppend[],
+  planned: readonly PlannedEvent[],
+): { text: string; values: unknown[] } {
+  const [only] = appends;
+  if (appends.length === 1 && only) {
+    return {
+      text: ONE_STREAM_APPEND_STATEMENT,
+      values: [
+        planned.map((p) => p.event_id),
+        planned.map((p) => p.event.event_type),
+        only.aggregateId,
+        planned.map((p) => p.event.source),
+        only.correlationId ?? only.aggregateId,
+        planned.map((p) => p.event.causation_id),
+        planned.map((p) => p.payload),
+        only.expectedVersion,
+      ],
+    };
+  }
+  return { text: APPEND_STATEMENT, values: appendParameters(planned) };
 }
 
 function appendParameters(planned: readonly PlannedEvent[]): unknown[] {
@@ -151,9 +198,10 @@ export async function appendToStreams(
 ): Promise<StoredEvent[]> {
   const planned = plan(appends);
   if (planned.length === 0) return [];
+  const { text, values } = appendStatement(appends, planned);
   let result: QueryResult;
   try {
-    result = await tx.query(APPEND_STATEMENT, appendParameters(planned));
+    result = await tx.query(text, values);
   } catch (error) {
     // A statement held before the append failed, and the append carried its error: not a conflict.
     if (!(tx instanceof pg.Pool) && error === heldFailureOf(tx)) throw error;
@@ -191,9 +239,8 @@ export async function appendToStreams(
 export function holdAppend(tx: PoolClient, appends: readonly StreamAppend[]): void {
   const planned = plan(appends);
   if (planned.length === 0) return;
-  holdStatement(tx, APPEND_STATEMENT, appendParameters(planned), (error) =>
-    asVersionConflict(error, appends),
-  );
+  const { text, values } = appendStatement(appends, planned);
+  holdStatement(tx, text, values, (error) => asVersionConflict(error, appends));
   markEventsAppended(tx);
 }
 
