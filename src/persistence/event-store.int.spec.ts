@@ -75,6 +75,13 @@ describe('the event store', () => {
         { aggregateId: 'cmd-multi-2', expectedVersion: 0, events: [libere] },
       ]),
     ).rejects.toBeInstanceOf(VersionConflictError);
+    // and so does one at a version it has not reached: versions stay gapless
+    await expect(
+      appendToStreams(pool, [
+        { aggregateId: 'cmd-multi-1', expectedVersion: 2, events: [libere] },
+        { aggregateId: 'cmd-multi-2', expectedVersion: 7, events: [libere] },
+      ]),
+    ).rejects.toBeInstanceOf(VersionConflictError);
     expect(await readStream(pool, 'cmd-multi-1')).toHaveLength(2);
     expect(await readStream(pool, 'cmd-multi-2')).toHaveLength(1);
   });
