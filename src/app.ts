@@ -28,7 +28,7 @@ import type { StreamConsumer } from './bus/stream-consumer.js';
 import { StreamKeys } from './bus/stream-keys.js';
 import { StreamTrimmer } from './bus/stream-trimmer.js';
 import type { ActorName, Config } from './config.js';
-import { STREAM_NAMES } from './domain/events.js';
+import type { StreamName } from './domain/events.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { registerScrapeCollectors } from './observability/scrape-collectors.js';
@@ -56,6 +56,19 @@ const SERVICE_ACTORS: Partial<Record<ActorName, ServiceActor>> = {
 };
 
 const PROJECTION_LINGER_MS = 50;
+
+/** Every consumer group that reads each stream, whichever processes host them. */
+function consumerGroupsByStream(): Map<StreamName, string[]> {
+  const readers: { group: string; streams: readonly StreamName[] }[] = [
+    ...Object.values(SERVICE_ACTORS).map((actor) => ({ group: actor.name, streams: actor.streams })),
+    { group: SAGA_CONSUMER, streams: SAGA_STREAMS },
+  ];
+  const groups = new Map<StreamName, string[]>();
+  for (const { group, streams } of readers) {
+    for (const stream of streams) groups.set(stream, [...(groups.get(stream) ?? []), group]);
+  }
+  return groups;
+}
 
 /**
  * One choreo process: the HTTP API (always), plus the actors named in ACTORS. Built without starting,
@@ -271,7 +284,7 @@ export class Choreo {
     return new StreamTrimmer({
       redis: this.redis,
       keys: this.keys,
-      streams: STREAM_NAMES,
+      consumers: consumerGroupsByStream(),
       retentionMs: this.config.streamRetentionMs,
       logger: this.logger,
       ...(this.options.streamTrimIntervalMs === undefined

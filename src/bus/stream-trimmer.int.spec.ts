@@ -28,8 +28,15 @@ describe('the stream trimmer (real Redis)', () => {
     redis.disconnect();
   });
 
-  function trimmer(retentionMs: number): StreamTrimmer {
-    return new StreamTrimmer({ redis, keys, streams: [STREAM], retentionMs, logger: createLogger('silent') });
+  /** A trimmer of the stream, which `groups` read. */
+  function trimmer(retentionMs: number, groups: string[] = []): StreamTrimmer {
+    return new StreamTrimmer({
+      redis,
+      keys,
+      consumers: new Map([[STREAM, groups]]),
+      retentionMs,
+      logger: createLogger('silent'),
+    });
   }
 
   /** Adds entries with the given millisecond ids; returns their ids. */
@@ -66,7 +73,7 @@ describe('the stream trimmer (real Redis)', () => {
     await consume('commande-saga', 10, 6);
 
     // when the trimmer passes
-    const removed = await trimmer(0).trimAll();
+    const removed = await trimmer(0, ['stock-service', 'commande-saga']).trimAll();
 
     // then the six acknowledged everywhere are gone, and the four pending are still there to be redelivered
     expect(removed.get(STREAM)).toBe(6);
@@ -81,7 +88,7 @@ describe('the stream trimmer (real Redis)', () => {
     await consume('stock-service', 6, 6);
     await consume('ventes-service', 3, 3);
 
-    await trimmer(0).trimAll();
+    await trimmer(0, ['stock-service', 'ventes-service']).trimAll();
 
     // then what that group has not read yet stays (with the last entry it got, which is harmless)
     expect(await remainingIds()).toEqual(ids.slice(2));
@@ -93,9 +100,26 @@ describe('the stream trimmer (real Redis)', () => {
     await createGroup('stock-service');
     await consume('stock-service', 5, 5);
 
-    await trimmer(20_000).trimAll(now);
+    await trimmer(20_000, ['stock-service']).trimAll(now);
 
     expect(await remainingIds()).toEqual(ids.slice(3));
+  });
+
+  it('leaves a stream alone until every group that reads it exists', async () => {
+    // given entries one group acknowledged, on a stream another group (not created yet) reads too
+    const ids = await addEntries([1001, 1002, 1003]);
+    await createGroup('stock-service');
+    await consume('stock-service', 3, 3);
+    const trimmerOfBoth = trimmer(0, ['stock-service', 'commande-saga']);
+
+    // then nothing goes while the other group is missing (Redis lost it, or its service never started)
+    expect((await trimmerOfBoth.trimAll()).get(STREAM)).toBe(0);
+    expect(await remainingIds()).toEqual(ids);
+
+    // and once it exists and has caught up, the stream is trimmed
+    await createGroup('commande-saga');
+    await consume('commande-saga', 3, 3);
+    expect((await trimmerOfBoth.trimAll()).get(STREAM)).toBe(2);
   });
 
   it('leaves a stream without consumer groups alone, and a missing stream is no error', async () => {

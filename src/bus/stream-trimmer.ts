@@ -8,7 +8,11 @@ import type { StreamKeys } from './stream-keys.js';
 export interface StreamTrimmerOptions {
   redis: Redis;
   keys: StreamKeys;
-  streams: readonly StreamName[];
+  /**
+   * Each stream with the consumer groups that read it. A stream is left alone until all of them exist:
+   * after Redis lost its data, or on a first deployment, a group not created yet must find everything.
+   */
+  consumers: ReadonlyMap<StreamName, readonly string[]>;
   /**
    * Entries younger than this stay, acknowledged or not: a consumer group created later (a service
    * deployed after the others) starts from the oldest entry still there.
@@ -46,7 +50,7 @@ function earlier(a: string, b: string): string {
  * older than the retention. The relay's MAXLEN caps a stream at a million entries (about 450 MB of Redis
  * memory each); an entry every group is done with serves nobody, and the event store keeps it anyway.
  * An entry still pending with any group, or not yet delivered to one, is never removed: a consumer that
- * crashed finds it again. A stream without groups is left alone, for the groups still to come.
+ * crashed finds it again. A stream is left alone until every group that reads it exists.
  */
 export class StreamTrimmer {
   private timer: NodeJS.Timeout | null = null;
@@ -76,19 +80,36 @@ export class StreamTrimmer {
     await this.pass;
   }
 
-  /** One pass over every stream; returns the entries removed from each. */
-  async trimAll(now: number = Date.now()): Promise<Map<StreamName, number>> {
+  /**
+   * One pass over every stream; returns the entries removed from each. `now` defaults to Redis's clock,
+   * the one its entry ids are made of.
+   */
+  async trimAll(now?: number): Promise<Map<StreamName, number>> {
+    const redisNow = now ?? (await this.redisTime());
     const removed = new Map<StreamName, number>();
-    for (const stream of this.options.streams) {
-      const count = await this.trim(this.options.keys.stream(stream), now);
-      removed.set(stream, count);
-      if (count > 0) this.options.onTrimmed?.(stream, count);
+    let failure: unknown = null;
+    for (const [stream, groups] of this.options.consumers) {
+      try {
+        const count = await this.trim(this.options.keys.stream(stream), groups, redisNow);
+        removed.set(stream, count);
+        if (count > 0) this.options.onTrimmed?.(stream, count);
+      } catch (error) {
+        failure ??= error; // the other streams still get their pass
+      }
     }
+    if (failure !== null) throw failure;
     return removed;
   }
 
-  private async trim(stream: string, now: number): Promise<number> {
-    const keepFrom = await this.oldestNeeded(stream, now);
+  private async redisTime(): Promise<number> {
+    const [seconds, microseconds] = z
+      .tuple([z.coerce.number(), z.coerce.number()])
+      .parse(await this.options.redis.call('TIME'));
+    return seconds * 1_000 + Math.floor(microseconds / 1_000);
+  }
+
+  private async trim(stream: string, expectedGroups: readonly string[], now: number): Promise<number> {
+    const keepFrom = await this.oldestNeeded(stream, expectedGroups, now);
     if (keepFrom === null) return 0;
     // Exact, not `~`: a pass every few seconds removes few entries, and `~` would keep whole nodes.
     return z
@@ -99,9 +120,14 @@ export class StreamTrimmer {
 
   /**
    * The id of the oldest entry some group may still need: its oldest pending entry, or else the last one
-   * delivered to it (kept, harmlessly, so the id always names an entry). Null when there is no group.
+   * delivered to it (kept, harmlessly, so the id always names an entry). Null while a group expected on
+   * the stream does not exist yet.
    */
-  private async oldestNeeded(stream: string, now: number): Promise<string | null> {
+  private async oldestNeeded(
+    stream: string,
+    expectedGroups: readonly string[],
+    now: number,
+  ): Promise<string | null> {
     let groups: z.infer<typeof groupSchema>[];
     try {
       const reply = flatReplySchema.parse(await this.options.redis.call('XINFO', 'GROUPS', stream));
@@ -110,7 +136,8 @@ export class StreamTrimmer {
       if (error instanceof Error && error.message.includes('no such key')) return null;
       throw error;
     }
-    if (groups.length === 0) return null;
+    const existing = new Set(groups.map((group) => group.name));
+    if (groups.length === 0 || expectedGroups.some((group) => !existing.has(group))) return null;
     let keepFrom = `${Math.max(0, now - this.options.retentionMs)}-0`;
     for (const group of groups) {
       keepFrom = earlier(keepFrom, group['last-delivered-id']);

@@ -43,6 +43,11 @@ describe('the event store', () => {
       'cmd-origin',
     ]);
     expect(correlated[0]?.correlation_id).toBe('cmd-origin');
+    const uncorrelated = await appendToStreams(pool, [
+      { aggregateId: 'cmd-a', expectedVersion: 4, events: [libere] },
+    ]);
+    expect(uncorrelated.map((event) => [event.version, event.correlation_id])).toEqual([[5, 'cmd-a']]);
+    expect((await readStream(pool, 'cmd-a')).at(-1)?.correlation_id).toBe('cmd-a');
   });
 
   it('refuses an append at a stale or future version with a VersionConflictError', async () => {
