@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSagaEventType } from '../src/domain/events.js';
 import { eventually } from './support/eventually.js';
-import type { HttpClient } from './support/http-client.js';
-import { MetricsSnapshot } from './support/prometheus-text.js';
+import { type MetricsSnapshot, scrapeMetrics } from './support/prometheus-text.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
 const FINAL_ETATS = ['stock_indisponible', 'annulee', 'vente_confirmee'];
-
-async function scrape(api: HttpClient): Promise<MetricsSnapshot> {
-  const response = await api.get('/metrics');
-  if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${response.text}`);
-  return MetricsSnapshot.parse(response.text);
-}
 
 /** Nothing left in flight: every commande final, every event published, delivered and acknowledged. */
 function isSettled(metrics: MetricsSnapshot, commandes: number): boolean {
@@ -66,11 +59,11 @@ describe('the metrics tell what the orders did', () => {
 
     // then, once nothing is in flight any more, /metrics counts each outcome exactly once
     await eventually(
-      () => scrape(system.api),
+      () => scrapeMetrics(system.api),
       (metrics) => isSettled(metrics, commandes.length),
       { timeoutMs: 60_000, intervalMs: 100, description: 'the system to settle' },
     );
-    const metrics = await scrape(system.api);
+    const metrics = await scrapeMetrics(system.api);
 
     expect(metrics.sum('saga_commande_succes_total')).toBe(3);
     expect(metrics.byLabel('saga_commande_echec_total', 'raison')).toEqual({

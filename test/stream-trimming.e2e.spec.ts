@@ -1,16 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC } from '../src/observability/metrics.js';
 import { eventually } from './support/eventually.js';
-import type { HttpClient } from './support/http-client.js';
-import { MetricsSnapshot } from './support/prometheus-text.js';
+import { scrapeMetrics } from './support/prometheus-text.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
-
-async function scrape(api: HttpClient): Promise<MetricsSnapshot> {
-  const response = await api.get('/metrics');
-  if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`);
-  return MetricsSnapshot.parse(response.text);
-}
 
 describe('the streams are kept to what a consumer group still needs', () => {
   let system: TestSystem;
@@ -48,7 +41,7 @@ describe('the streams are kept to what a consumer group still needs', () => {
       { description: 'commande.evenements trimmed to its last entry' },
     );
     await eventually(
-      () => scrape(system.api),
+      () => scrapeMetrics(system.api),
       (snapshot) =>
         snapshot.sum(METRIC.streamEntriesTrimmed, { stream: 'commande.evenements' }) === 2 &&
         snapshot.sum(METRIC.streamEntriesTrimmed, { stream: 'vente.evenements' }) === 2,

@@ -54,6 +54,26 @@ export async function appendToStream(
   return appendToStreams(tx, [{ aggregateId, expectedVersion, events, correlationId }]);
 }
 
+/**
+ * An append statement around the SELECT of the rows to insert (event columns, then the transaction id
+ * from `tx`; `$1` is the array of event ids): the transaction id taken first, the insert, and the check
+ * that every event given was inserted.
+ */
+function appendStatementInserting(rows: string): string {
+  return `WITH tx AS MATERIALIZED (
+     SELECT pg_current_xact_id() AS id
+   ), inserted AS (
+     INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
+     ${rows}
+     RETURNING position, aggregate_id, version, occurred_at
+   )
+   SELECT position, aggregate_id, version, occurred_at FROM inserted
+   UNION ALL
+   SELECT NULL, NULL, stale_append(n, cardinality($1::uuid[])), NULL
+   FROM (SELECT count(*) AS n FROM inserted) AS c
+   WHERE n <> cardinality($1::uuid[])`;
+}
+
 // The transaction id is taken before the positions (readAllGapSafe relies on it: a position that is
 // not visible yet belongs to a transaction older than any snapshot that sees a later position).
 // Positions follow the order of the input, so each stream's events get increasing positions. Each event
@@ -64,23 +84,14 @@ export async function appendToStream(
 // raises). Checking the count rather than each stream's head again keeps the plan as cheap as the plain
 // insert, and looking the head up per event rather than per distinct stream spares a grouping and a join:
 // 16 % less time per statement for 4 and for 20 streams (docs/performance.md, seventh session).
-const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
-     SELECT pg_current_xact_id() AS id
-   ), inserted AS (
-     INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
-     SELECT e.event_id, e.event_type, e.aggregate_id, e.version, e.source, e.correlation_id, e.causation_id, e.data, tx.id
-     FROM tx, unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::uuid[],
-                     $8::jsonb[], $9::int[]) WITH ORDINALITY
-       AS e(event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, expected, ord)
-     WHERE e.expected = (SELECT coalesce(max(version), 0) FROM events AS h WHERE h.aggregate_id = e.aggregate_id)
-     ORDER BY e.ord
-     RETURNING position, aggregate_id, version, occurred_at
-   )
-   SELECT position, aggregate_id, version, occurred_at FROM inserted
-   UNION ALL
-   SELECT NULL, NULL, stale_append(n, cardinality($1::uuid[])), NULL
-   FROM (SELECT count(*) AS n FROM inserted) AS c
-   WHERE n <> cardinality($1::uuid[])`;
+const APPEND_STATEMENT = appendStatementInserting(
+  `SELECT e.event_id, e.event_type, e.aggregate_id, e.version, e.source, e.correlation_id, e.causation_id, e.data, tx.id
+   FROM tx, unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::uuid[],
+                   $8::jsonb[], $9::int[]) WITH ORDINALITY
+     AS e(event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, expected, ord)
+   WHERE e.expected = (SELECT coalesce(max(version), 0) FROM events AS h WHERE h.aggregate_id = e.aggregate_id)
+   ORDER BY e.ord`,
+);
 
 /**
  * The same append for one stream, the common case (a command's events): its id, correlation and expected
@@ -88,22 +99,13 @@ const APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
  * batches of 5 went from 12,000 to 15,000 events/s with it, and it stays 10-20 % faster than the
  * several-stream statement given one stream (docs/performance.md, seventh session).
  */
-const ONE_STREAM_APPEND_STATEMENT = `WITH tx AS MATERIALIZED (
-     SELECT pg_current_xact_id() AS id
-   ), inserted AS (
-     INSERT INTO events (event_id, event_type, aggregate_id, version, source, correlation_id, causation_id, data, transaction_id)
-     SELECT e.event_id, e.event_type, $3::text, $8::int + e.ord::int, e.source, $5::text, e.causation_id, e.data, tx.id
-     FROM tx, unnest($1::uuid[], $2::text[], $4::text[], $6::uuid[], $7::jsonb[]) WITH ORDINALITY
-       AS e(event_id, event_type, source, causation_id, data, ord)
-     WHERE (SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = $3::text) = $8::int
-     ORDER BY e.ord
-     RETURNING position, aggregate_id, version, occurred_at
-   )
-   SELECT position, aggregate_id, version, occurred_at FROM inserted
-   UNION ALL
-   SELECT NULL, NULL, stale_append(n, cardinality($1::uuid[])), NULL
-   FROM (SELECT count(*) AS n FROM inserted) AS c
-   WHERE n <> cardinality($1::uuid[])`;
+const ONE_STREAM_APPEND_STATEMENT = appendStatementInserting(
+  `SELECT e.event_id, e.event_type, $3::text, $8::int + e.ord::int, e.source, $5::text, e.causation_id, e.data, tx.id
+   FROM tx, unnest($1::uuid[], $2::text[], $4::text[], $6::uuid[], $7::jsonb[]) WITH ORDINALITY
+     AS e(event_id, event_type, source, causation_id, data, ord)
+   WHERE (SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = $3::text) = $8::int
+   ORDER BY e.ord`,
+);
 
 const appendedRowSchema = z.object({
   position: z.number().int(),

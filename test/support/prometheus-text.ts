@@ -1,3 +1,5 @@
+import type { HttpClient } from './http-client.js';
+
 /** One sample of the Prometheus text exposition format. */
 export interface MetricSample {
   name: string;
@@ -82,4 +84,11 @@ export function declaredMetricNames(text: string): Set<string> {
     for (const suffix of suffixes) names.add(`${name}${suffix}`);
   }
   return names;
+}
+
+/** GET /metrics, parsed; throws when it does not answer 200. */
+export async function scrapeMetrics(api: HttpClient): Promise<MetricsSnapshot> {
+  const response = await api.get('/metrics');
+  if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}: ${response.text}`);
+  return MetricsSnapshot.parse(response.text);
 }
