@@ -3,8 +3,9 @@ import { createTestDatabase, type TestDatabase } from '../../test/support/test-d
 import { createPool, type Pool } from './database.js';
 import { migrate } from './migrate.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { recountSagas } from './saga-counts.js';
 
-describe('the count of sagas in each state, as migration 008 starts it', () => {
+describe('the count of sagas in each state, as migration 008 starts it and a recount redoes it', () => {
   let database: TestDatabase;
   let pool: Pool;
 
@@ -54,5 +55,20 @@ describe('the count of sagas in each state, as migration 008 starts it', () => {
     // then they are counted, as a GROUP BY of the table would count them
     expect(await counts()).toEqual({ en_attente_stock: 2, vente_confirmee: 1 });
     expect(await counts()).toEqual(await grouped());
+  });
+
+  it('is made right again by a recount, after sagas were written without counting them', async () => {
+    // given sagas written as code older than the counts writes them (rows only), while counts exist
+    await migrate(pool);
+    await insertSagas(['stock_reserve', 'stock_reserve', 'annulee']);
+    await pool.query("UPDATE saga_counts SET commandes = commandes + 5 WHERE statut = 'vente_confirmee'");
+    expect(await counts()).not.toEqual(await grouped());
+
+    // when they are recounted
+    const recounted = await recountSagas(pool);
+
+    // then the counts are the table's again, and the recount says what it found
+    expect(await counts()).toEqual(await grouped());
+    expect(recounted).toEqual(await grouped());
   });
 });
