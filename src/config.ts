@@ -47,8 +47,8 @@ export interface Config {
   /** Deliveries that failed before an entry goes to the dead-letter stream. */
   maxDeliveries: number;
   /**
-   * Stream entries every consumer group has acknowledged are removed once older than this; younger ones
-   * stay for a group created later (see StreamTrimmer).
+   * Stream entries every consumer group has acknowledged are removed once older than this (see
+   * StreamTrimmer).
    */
   streamRetentionMs: number;
 }
