@@ -39,3 +39,45 @@ export function parseConsumersReply(reply: unknown): { name: string; pending: nu
 export function parsePendingReply(reply: unknown): Map<string, number> {
   return new Map(pendingReplySchema.parse(reply).map(([id, , , deliveries]) => [id, deliveries]));
 }
+
+const flatReplySchema = z.array(z.unknown());
+const groupInfoSchema = z.object({
+  name: z.string(),
+  pending: z.number().int(),
+  lag: z.number().nullish(),
+  'last-delivered-id': z.string(),
+});
+
+export interface GroupInfo {
+  name: string;
+  /** Entries delivered to the group and not acknowledged yet. */
+  pending: number;
+  /** Entries not yet delivered to the group; null when Redis cannot tell (e.g. after trimming). */
+  lag: number | null;
+  lastDeliveredId: string;
+}
+
+/** XINFO GROUPS (RESP2: a flat [field, value, ...] list per group). */
+export function parseGroupsReply(reply: unknown): GroupInfo[] {
+  return flatReplySchema.parse(reply).map((fields) => {
+    const group = groupInfoSchema.parse(pairsToRecord(flatReplySchema.parse(fields)));
+    return {
+      name: group.name,
+      pending: group.pending,
+      lag: group.lag ?? null,
+      lastDeliveredId: group['last-delivered-id'],
+    };
+  });
+}
+
+/** XPENDING's summary form, [count, smallest id, greatest id, [[consumer, count]...]]: the smallest id. */
+const pendingSummarySchema = z.tuple([z.number().int(), z.string().nullable()]).rest(z.unknown());
+
+export function parseOldestPending(reply: unknown): string | null {
+  return pendingSummarySchema.parse(reply)[1];
+}
+
+/** Redis's answer to XINFO on a stream that does not exist (yet). */
+export function isNoSuchKey(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('no such key');
+}

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StreamName } from '../domain/events.js';
-import { pairsToRecord } from './field-pairs.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
+import { type GroupInfo, isNoSuchKey, parseGroupsReply, parseOldestPending } from './stream-reply.js';
 
 export interface StreamTrimmerOptions {
   redis: Redis;
@@ -23,15 +23,6 @@ export interface StreamTrimmerOptions {
   /** Called with the entries each pass removed from a stream. */
   onTrimmed?: (stream: StreamName, entries: number) => void;
 }
-
-const flatReplySchema = z.array(z.unknown());
-const groupSchema = z.object({
-  name: z.string(),
-  pending: z.number().int(),
-  'last-delivered-id': z.string(),
-});
-/** XPENDING's summary form: [count, smallest id, greatest id, [[consumer, count]...]]. */
-const pendingSummarySchema = z.tuple([z.number().int(), z.string().nullable()]).rest(z.unknown());
 
 /** A stream entry id, `<milliseconds>-<sequence>`, as a pair that orders like Redis orders ids. */
 function parseId(id: string): [bigint, bigint] {
@@ -128,22 +119,20 @@ export class StreamTrimmer {
     expectedGroups: readonly string[],
     now: number,
   ): Promise<string | null> {
-    let groups: z.infer<typeof groupSchema>[];
+    let groups: GroupInfo[];
     try {
-      const reply = flatReplySchema.parse(await this.options.redis.call('XINFO', 'GROUPS', stream));
-      groups = reply.map((group) => groupSchema.parse(pairsToRecord(flatReplySchema.parse(group))));
+      groups = parseGroupsReply(await this.options.redis.call('XINFO', 'GROUPS', stream));
     } catch (error) {
-      if (error instanceof Error && error.message.includes('no such key')) return null;
+      if (isNoSuchKey(error)) return null;
       throw error;
     }
     const existing = new Set(groups.map((group) => group.name));
     if (groups.length === 0 || expectedGroups.some((group) => !existing.has(group))) return null;
     let keepFrom = `${Math.max(0, now - this.options.retentionMs)}-0`;
     for (const group of groups) {
-      keepFrom = earlier(keepFrom, group['last-delivered-id']);
+      keepFrom = earlier(keepFrom, group.lastDeliveredId);
       if (group.pending === 0) continue;
-      const summary = await this.options.redis.call('XPENDING', stream, group.name);
-      const [, oldestPending] = pendingSummarySchema.parse(summary);
+      const oldestPending = parseOldestPending(await this.options.redis.call('XPENDING', stream, group.name));
       if (oldestPending) keepFrom = earlier(keepFrom, oldestPending);
     }
     return keepFrom;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { pairsToRecord } from '../bus/field-pairs.js';
 import type { Redis } from '../bus/redis.js';
 import type { StreamKeys } from '../bus/stream-keys.js';
+import { isNoSuchKey, parseGroupsReply } from '../bus/stream-reply.js';
 import { STREAM_NAMES, type StreamName } from '../domain/events.js';
 import { METRIC } from './metrics.js';
 import type { ScrapeProbe } from './scrape-probe.js';
@@ -30,17 +31,12 @@ export interface StreamsReading {
 type PipelineResult = [Error | null, unknown];
 
 const flatReplySchema = z.array(z.unknown());
-const groupSchema = z.object({ name: z.string(), pending: z.number().int(), lag: z.number().nullish() });
 const streamInfoSchema = z.object({ 'entries-added': z.number().int().optional() });
 const lengthSchema = z.number().int();
 
 /** XINFO answers [field, value, field, value, ...] over RESP2. */
 function flatRecord(reply: unknown): Record<string, unknown> {
   return pairsToRecord(flatReplySchema.parse(reply));
-}
-
-function isNoSuchKey(error: Error | null): boolean {
-  return error?.message.includes('no such key') === true;
 }
 
 /** The answer of one pipelined command; a stream that does not exist yet reads as `missing`. */
@@ -74,10 +70,7 @@ export async function readStreamStats(redis: Redis, keys: StreamKeys): Promise<S
         (reply) => streamInfoSchema.parse(flatRecord(reply))['entries-added'] ?? null,
       ),
       groups: answer(groups, [], (reply) =>
-        flatReplySchema.parse(reply).map((group) => {
-          const { name, pending, lag } = groupSchema.parse(flatRecord(group));
-          return { group: name, pending, lag: lag ?? null };
-        }),
+        parseGroupsReply(reply).map(({ name, pending, lag }) => ({ group: name, pending, lag })),
       ),
     };
   });
