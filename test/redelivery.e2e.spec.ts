@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handleOnce, type ServiceActor } from '../src/actors/service-actor.js';
-import { encodeEnvelope } from '../src/bus/envelope-codec.js';
+import { encodeEnvelope } from '../src/bus/redis-streams/envelope-codec.js';
 import type { SagaEnvelope } from '../src/domain/events.js';
 import { readStream } from '../src/persistence/event-store.js';
 import { Shop } from './support/shop.js';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { z } from 'zod';
-import { StreamKeys } from '../../src/bus/stream-keys.js';
+import { StreamKeys } from '../../src/bus/redis-streams/stream-keys.js';
 import { STREAM_NAMES } from '../../src/domain/events.js';
 import { type Percentiles, percentiles } from './stats.js';
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { StreamConsumer, type StreamConsumerOptions } from '../bus/stream-consumer.js';
-import type { StreamKeys } from '../bus/stream-keys.js';
+import { StreamConsumer, type StreamConsumerOptions } from '../bus/redis-streams/stream-consumer.js';
+import type { StreamKeys } from '../bus/redis-streams/stream-keys.js';
 import type { SagaEnvelope, StreamName } from '../domain/events.js';
 import type { Metrics } from '../observability/metrics.js';
 

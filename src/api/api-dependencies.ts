@@ -3,7 +3,7 @@ import type { CheckoutBatcher } from '../actors/panier/checkout-batcher.js';
 import type { PanierRepository } from '../actors/panier/panier-repository.js';
 import type { CatalogueRepository } from '../actors/stock/catalogue-repository.js';
 import type { VentesRepository } from '../actors/ventes/ventes-repository.js';
-import type { DeadLetters } from '../bus/dead-letters.js';
+import type { DeadLetters } from '../bus/redis-streams/dead-letter-stream.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Pool } from '../persistence/database.js';
 import type { CommandesQueries } from '../projections/commandes-queries.js';

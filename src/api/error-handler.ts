@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { isTransientError } from '../bus/transient-errors.js';
+import { isTransientError } from '../persistence/transient-errors.js';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../domain/errors.js';
 
 function describeValidation(error: {

@@ -6,7 +6,7 @@ import { CheckpointedReader } from '../persistence/checkpointed-reader.js';
 import { createPool, type Pool } from '../persistence/database.js';
 import { EventStoreNotifier } from '../persistence/event-store-notifier.js';
 import { migrate } from '../persistence/migrate.js';
-import { OUTBOX_RELAY_CHECKPOINT } from '../persistence/outbox-relay.js';
+import { OUTBOX_RELAY_CHECKPOINT } from '../bus/redis-streams/outbox-relay.js';
 import { readEventStoreLag } from './event-store-lag-collector.js';
 
 describe('the lag of the event store readers', () => {

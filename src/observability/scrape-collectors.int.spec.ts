@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRedis } from '../bus/redis.js';
-import { StreamKeys } from '../bus/stream-keys.js';
+import { createRedis } from '../bus/redis-streams/redis.js';
+import { StreamKeys } from '../bus/redis-streams/stream-keys.js';
 import { createPool } from '../persistence/database.js';
 import { createLogger } from './logger.js';
 import { METRIC, Metrics } from './metrics.js';

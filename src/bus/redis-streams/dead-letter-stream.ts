@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NotFoundError } from '../domain/errors.js';
+import { NotFoundError } from '../../domain/errors.js';
 import { pairsToRecord } from './field-pairs.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { StreamName } from '../domain/events.js';
+import type { StreamName } from '../../domain/events.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 import { type GroupInfo, isNoSuchKey, parseGroupsReply, parseOldestPending } from './stream-reply.js';

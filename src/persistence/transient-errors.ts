@@ -1,5 +1,5 @@
 import { VersionConflictError } from '../domain/errors.js';
-import { pgErrorCode } from '../persistence/database.js';
+import { pgErrorCode } from './database.js';
 
 const RETRYABLE_PG_CODES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);

@@ -1,4 +1,4 @@
-import { type SagaEventType, STREAM_OF_EVENT_TYPE, type StreamName } from '../domain/events.js';
+import { type SagaEventType, STREAM_OF_EVENT_TYPE, type StreamName } from '../../domain/events.js';
 
 /** Redis key names, all under one prefix so that several systems can share a Redis. */
 export class StreamKeys {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { StreamName } from '../domain/events.js';
-import { createLogger } from '../observability/logger.js';
+import type { StreamName } from '../../domain/events.js';
+import { createLogger } from '../../observability/logger.js';
 import { createRedis } from './redis.js';
 import { StreamKeys } from './stream-keys.js';
 import { StreamTrimmer } from './stream-trimmer.js';

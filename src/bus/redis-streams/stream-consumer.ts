@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { SagaEnvelope } from '../domain/events.js';
-import { crashPoint } from '../fault-injection.js';
+import type { SagaEnvelope } from '../../domain/events.js';
+import { crashPoint } from '../../fault-injection.js';
 import { type DecodeResult, decodeEnvelope } from './envelope-codec.js';
 import { pairsToRecord } from './field-pairs.js';
 import { createRedis, type Redis } from './redis.js';
@@ -11,7 +11,7 @@ import {
   parseReadGroupReply,
   type RawEntry,
 } from './stream-reply.js';
-import { isConflict, isTransientError } from './transient-errors.js';
+import { isConflict, isTransientError } from '../../persistence/transient-errors.js';
 
 export interface ConsumerEvents {
   handled?: (envelope: SagaEnvelope, entry: RawEntry) => void;
