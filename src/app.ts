@@ -23,6 +23,7 @@ import { ventesActor } from './actors/ventes/ventes-actor.js';
 import { VentesRepository } from './actors/ventes/ventes-repository.js';
 import { buildApi } from './api/build-api.js';
 import { DeadLetters } from './bus/redis-streams/dead-letter-stream.js';
+import { createOutboxRelay } from './bus/redis-streams/outbox-relay.js';
 import { createRedis, type Redis } from './bus/redis-streams/redis.js';
 import type { StreamConsumer } from './bus/redis-streams/stream-consumer.js';
 import { StreamKeys } from './bus/redis-streams/stream-keys.js';
@@ -36,7 +37,6 @@ import { CheckpointedReader } from './persistence/checkpointed-reader.js';
 import { createPool, ensureDatabaseExists, type Pool } from './persistence/database.js';
 import { EventStoreNotifier } from './persistence/event-store-notifier.js';
 import { migrate } from './persistence/migrate.js';
-import { createOutboxRelay } from './bus/redis-streams/outbox-relay.js';
 import { COMMANDES_PROJECTION, projectCommandes } from './projections/commandes-projection.js';
 import { CommandesQueries } from './projections/commandes-queries.js';
 

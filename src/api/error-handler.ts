@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { isTransientError } from '../persistence/transient-errors.js';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../domain/errors.js';
+import { isTransientError } from '../persistence/transient-errors.js';
 
 function describeValidation(error: {
   validation: { instancePath: string; message?: string }[];

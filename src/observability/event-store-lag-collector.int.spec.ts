@@ -2,11 +2,11 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/support/eventually.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
+import { OUTBOX_RELAY_CHECKPOINT } from '../bus/redis-streams/outbox-relay.js';
 import { CheckpointedReader } from '../persistence/checkpointed-reader.js';
 import { createPool, type Pool } from '../persistence/database.js';
 import { EventStoreNotifier } from '../persistence/event-store-notifier.js';
 import { migrate } from '../persistence/migrate.js';
-import { OUTBOX_RELAY_CHECKPOINT } from '../bus/redis-streams/outbox-relay.js';
 import { readEventStoreLag } from './event-store-lag-collector.js';
 
 describe('the lag of the event store readers', () => {

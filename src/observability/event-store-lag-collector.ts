@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
-import type { Pool } from '../persistence/database.js';
 import { OUTBOX_RELAY_CHECKPOINT } from '../bus/redis-streams/outbox-relay.js';
+import type { Pool } from '../persistence/database.js';
 import { METRIC } from './metrics.js';
 import type { ScrapeProbe } from './scrape-probe.js';
 

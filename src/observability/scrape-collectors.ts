@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { Redis } from '../bus/redis-streams/redis.js';
+import { readStreamStats, registerStreamMetrics } from '../bus/redis-streams/stream-collector.js';
 import type { StreamKeys } from '../bus/redis-streams/stream-keys.js';
 import type { Pool } from '../persistence/database.js';
 import { readEventStoreLag, registerEventStoreLagMetrics } from './event-store-lag-collector.js';
 import { METRIC } from './metrics.js';
 import { readSagaStates, registerSagaStateMetrics } from './saga-state-collector.js';
 import { ScrapeProbe } from './scrape-probe.js';
-import { readStreamStats, registerStreamMetrics } from '../bus/redis-streams/stream-collector.js';
 
 export interface ScrapeCollectorsOptions {
   registry: Registry;

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { encodeEnvelope } from './envelope-codec.js';
-import type { Redis } from './redis.js';
-import type { StreamKeys } from './stream-keys.js';
 import { isSagaEventType, type StoredEvent } from '../../domain/events.js';
 import { crashPoint } from '../../fault-injection.js';
 import { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import type { Pool } from '../../persistence/database.js';
 import type { EventStoreNotifier } from '../../persistence/event-store-notifier.js';
+import { encodeEnvelope } from './envelope-codec.js';
+import type { Redis } from './redis.js';
+import type { StreamKeys } from './stream-keys.js';
 
 /** Names the relay's checkpoint: how far, in commit order, it has published the event store. */
 export const OUTBOX_RELAY_CHECKPOINT = 'outbox-relay';

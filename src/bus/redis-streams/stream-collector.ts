@@ -1,12 +1,12 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
+import { STREAM_NAMES, type StreamName } from '../../domain/events.js';
+import { METRIC } from '../../observability/metrics.js';
+import type { ScrapeProbe } from '../../observability/scrape-probe.js';
 import { pairsToRecord } from './field-pairs.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 import { isNoSuchKey, parseGroupsReply } from './stream-reply.js';
-import { STREAM_NAMES, type StreamName } from '../../domain/events.js';
-import { METRIC } from '../../observability/metrics.js';
-import type { ScrapeProbe } from '../../observability/scrape-probe.js';
 
 export interface GroupReading {
   group: string;

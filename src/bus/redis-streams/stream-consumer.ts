@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SagaEnvelope } from '../../domain/events.js';
 import { crashPoint } from '../../fault-injection.js';
+import { isConflict, isTransientError } from '../../persistence/transient-errors.js';
 import { type DecodeResult, decodeEnvelope } from './envelope-codec.js';
 import { pairsToRecord } from './field-pairs.js';
 import { createRedis, type Redis } from './redis.js';
@@ -11,7 +12,6 @@ import {
   parseReadGroupReply,
   type RawEntry,
 } from './stream-reply.js';
-import { isConflict, isTransientError } from '../../persistence/transient-errors.js';
 
 export interface ConsumerEvents {
   handled?: (envelope: SagaEnvelope, entry: RawEntry) => void;

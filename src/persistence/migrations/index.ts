@@ -6,6 +6,7 @@ import { eventsWithoutTypeIndexMigration } from './005-events-without-type-index
 import { appendRaisesVersionConflictMigration } from './006-append-raises-version-conflict.js';
 import { appendChecksItsCountMigration } from './007-append-checks-its-count.js';
 import { sagaCountsMigration } from './008-saga-counts.js';
+import { postgresBusMigration } from './009-postgres-bus.js';
 
 export interface Migration {
   version: number;
@@ -23,4 +24,5 @@ export const MIGRATIONS: Migration[] = [
   appendRaisesVersionConflictMigration,
   appendChecksItsCountMigration,
   sagaCountsMigration,
+  postgresBusMigration,
 ];
