@@ -1,4 +1,23 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/choreo';
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** Not 5432, so that the embedded server never takes the place of (or collides with) an installed one. */
+export const DEFAULT_EMBEDDED_POSTGRES_PORT = 54329;
+/** Git-ignored: the embedded PostgreSQL's data and whatever else a local run keeps. */
+export const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.choreo', import.meta.url));
+
+/** The transport that carries events between actors; `auto` picks Redis when one answers. */
+export type BusKind = 'redis' | 'postgres';
+export type BusChoice = 'auto' | BusKind;
+
+/** An empty variable (`DATABASE_URL=` in a compose file) counts as unset. */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
 export const ACTOR_NAMES = ['panier', 'stock', 'client', 'ventes', 'saga', 'relay', 'projections'] as const;
 export type ActorName = (typeof ACTOR_NAMES)[number];
@@ -15,8 +34,11 @@ const actorsSchema = z
   .transform((names): ActorName[] => (names.includes('all') ? [...ACTOR_NAMES] : (names as ActorName[])));
 
 const envSchema = z.object({
-  DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/choreo'),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  DATABASE_URL: optionalString,
+  REDIS_URL: optionalString,
+  BUS: z.enum(['auto', 'redis', 'postgres']).default('auto'),
+  CHOREO_DATA_DIR: optionalString,
+  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(DEFAULT_EMBEDDED_POSTGRES_PORT),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
   ACTORS: actorsSchema.default([...ACTOR_NAMES]),
@@ -30,8 +52,21 @@ const envSchema = z.object({
 });
 
 export interface Config {
+  /** The PostgreSQL to use; after `resolveDatabase`, the embedded server's when that one is used. */
   databaseUrl: string;
+  /** DATABASE_URL was set: that server or nothing, never the embedded one instead. */
+  databaseUrlSet: boolean;
+  /** DATABASE_URL=embedded: the embedded server even when a PostgreSQL answers at the default address. */
+  forceEmbeddedPostgres: boolean;
+  /** The embedded server's port on 127.0.0.1. */
+  embeddedPostgresPort: number;
+  /** Where a local run keeps its data (the embedded PostgreSQL in `<dataDir>/postgres`). */
+  dataDir: string;
   redisUrl: string;
+  /** REDIS_URL was set: Redis must answer there, never a silent switch to the PostgreSQL bus. */
+  redisUrlSet: boolean;
+  /** BUS: which transport carries the events; `auto` is Redis when one answers, PostgreSQL otherwise. */
+  bus: BusChoice;
   port: number;
   host: string;
   actors: ActorName[];
@@ -62,9 +97,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration: ${details}`);
   }
   const data = parsed.data;
+  const forceEmbeddedPostgres = data.DATABASE_URL === 'embedded';
+  const databaseUrl = forceEmbeddedPostgres ? undefined : data.DATABASE_URL;
   return {
-    databaseUrl: data.DATABASE_URL,
-    redisUrl: data.REDIS_URL,
+    databaseUrl: databaseUrl ?? DEFAULT_DATABASE_URL,
+    databaseUrlSet: databaseUrl !== undefined,
+    forceEmbeddedPostgres,
+    embeddedPostgresPort: data.EMBEDDED_POSTGRES_PORT,
+    dataDir: data.CHOREO_DATA_DIR === undefined ? DEFAULT_DATA_DIR : resolve(data.CHOREO_DATA_DIR),
+    redisUrl: data.REDIS_URL ?? DEFAULT_REDIS_URL,
+    redisUrlSet: data.REDIS_URL !== undefined,
+    bus: data.BUS,
     port: data.PORT,
     host: data.HOST,
     actors: data.ACTORS,

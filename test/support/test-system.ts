@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Choreo, type ChoreoOptions } from '../../src/app.js';
-import { ACTOR_NAMES, type ActorName, type Config } from '../../src/config.js';
+import {
+  ACTOR_NAMES,
+  type ActorName,
+  type Config,
+  DEFAULT_DATA_DIR,
+  DEFAULT_EMBEDDED_POSTGRES_PORT,
+} from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { HttpClient } from './http-client.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
@@ -93,7 +99,13 @@ export class TestSystem {
 export function testConfig(databaseUrl: string, streamPrefix: string, actors: ActorName[]): Config {
   return {
     databaseUrl,
+    databaseUrlSet: true,
+    forceEmbeddedPostgres: false,
+    embeddedPostgresPort: DEFAULT_EMBEDDED_POSTGRES_PORT,
+    dataDir: DEFAULT_DATA_DIR,
     redisUrl: REDIS_URL,
+    redisUrlSet: true,
+    bus: 'redis',
     port: 0,
     host: '127.0.0.1',
     actors,
