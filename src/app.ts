@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { type ConsumerTuning, createHostedConsumer } from './actors/actor-host.js';
+import { measuredSubscription } from './actors/actor-host.js';
 import { clientActor } from './actors/client/client-actor.js';
 import { ClientRepository } from './actors/client/client-repository.js';
 import { CommandeCache } from './actors/commande/commande-cache.js';
@@ -22,12 +22,9 @@ import { stockActor } from './actors/stock/stock-actor.js';
 import { ventesActor } from './actors/ventes/ventes-actor.js';
 import { VentesRepository } from './actors/ventes/ventes-repository.js';
 import { buildApi } from './api/build-api.js';
-import { DeadLetters } from './bus/redis-streams/dead-letter-stream.js';
-import { createOutboxRelay } from './bus/redis-streams/outbox-relay.js';
-import { createRedis, type Redis } from './bus/redis-streams/redis.js';
-import type { StreamConsumer } from './bus/redis-streams/stream-consumer.js';
-import { StreamKeys } from './bus/redis-streams/stream-keys.js';
-import { StreamTrimmer } from './bus/redis-streams/stream-trimmer.js';
+import type { Bus, BusConsumer, BusKind } from './bus/bus.js';
+import type { ConsumerTuning } from './bus/bus-dependencies.js';
+import { createBus } from './bus/create-bus.js';
 import type { ActorName, Config } from './config.js';
 import type { StreamName } from './domain/events.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -39,6 +36,8 @@ import { EventStoreNotifier } from './persistence/event-store-notifier.js';
 import { migrate } from './persistence/migrate.js';
 import { COMMANDES_PROJECTION, projectCommandes } from './projections/commandes-projection.js';
 import { CommandesQueries } from './projections/commandes-queries.js';
+import { bindBus } from './startup/bus-binding.js';
+import { resolveBus } from './startup/resolve-bus.js';
 
 export interface ChoreoOptions {
   logger?: Logger;
@@ -71,14 +70,14 @@ function consumerGroupsByStream(): Map<StreamName, string[]> {
 }
 
 /**
- * One choreo process: the HTTP API (always), plus the actors named in ACTORS. Built without starting,
- * so tests can hold every part; `start` begins consuming, `stop` drains and closes in reverse order.
+ * One choreo process: the HTTP API (always), plus the actors named in ACTORS, on the bus chosen at start
+ * (Redis Streams or PostgreSQL; the actors only see the port). Built without starting, so tests can hold
+ * every part; `start` begins consuming, `stop` drains and closes in reverse order.
  */
 export class Choreo {
-  private readonly consumers: StreamConsumer[] = [];
+  private readonly consumers: BusConsumer[] = [];
   private readonly readers: CheckpointedReader[] = [];
   private deadlines: DeadlineScheduler | null = null;
-  private trimmer: StreamTrimmer | null = null;
   /** Shared by the services this process hosts: each one's events are the next one's commande. */
   private readonly commandes = new CommandeCache();
   private started = false;
@@ -87,28 +86,72 @@ export class Choreo {
   private constructor(
     readonly config: Config,
     readonly pool: Pool,
-    readonly redis: Redis,
+    readonly bus: Bus,
     readonly metrics: Metrics,
     readonly logger: Logger,
-    readonly keys: StreamKeys,
     readonly http: FastifyInstance,
     private readonly notifier: EventStoreNotifier,
-    private readonly options: ChoreoOptions,
   ) {}
 
+  /**
+   * Connects, migrates, settles which bus this process uses (and checks that it is the one of the other
+   * processes of its database), and builds the API. Throws a StartupError, whose message says what to do,
+   * when a server does not answer or the bus would differ.
+   */
   static async create(config: Config, options: ChoreoOptions = {}): Promise<Choreo> {
     const logger = options.logger ?? createLogger(config.logLevel);
+    const busKind = await resolveBus(config);
     await ensureDatabaseExists(config.databaseUrl);
     const pool = createPool(config.databaseUrl, config.poolSize);
-    await migrate(pool);
-    const redis = createRedis(config.redisUrl);
+    try {
+      await migrate(pool);
+      await bindBus(pool, busKind, {
+        redisUrl: config.redisUrl,
+        streamPrefix: config.streamPrefix,
+        logger,
+      });
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
     const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
-    const keys = new StreamKeys(config.streamPrefix);
+    const notifier = new EventStoreNotifier(config.databaseUrl, logger, pool);
+    const bus = createBus(
+      busKind,
+      {
+        pool,
+        notifier,
+        logger,
+        tuning: {
+          claimIdleMs: config.claimIdleMs,
+          maxDeliveries: config.maxDeliveries,
+          ...options.consumerTuning,
+        },
+        groupsByStream: consumerGroupsByStream(),
+        consumerName: () => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+        onPublished: (events) => {
+          for (const event of events) {
+            metrics.eventStoreEvents.inc({ event_type: event.event_type, source: event.source });
+          }
+          metrics.relayPublished.inc(events.length);
+          const last = events.at(-1);
+          if (last) metrics.relayPosition.set(last.position);
+        },
+      },
+      {
+        redisUrl: config.redisUrl,
+        streamPrefix: config.streamPrefix,
+        streamRetentionMs: config.streamRetentionMs,
+        ...(options.streamTrimIntervalMs === undefined
+          ? {}
+          : { streamTrimIntervalMs: options.streamTrimIntervalMs }),
+        onTrimmed: (stream, entries) => metrics.streamEntriesTrimmed.inc({ stream }, entries),
+      },
+    );
     registerScrapeCollectors({
       registry: metrics.registry,
       pool,
-      redis,
-      keys,
+      bus,
       logger,
       stuckAfterMs: 2 * config.sagaDeadlineMs,
     });
@@ -122,20 +165,21 @@ export class Choreo {
         ventes: new VentesRepository(pool),
         commandes: new CommandesQueries(pool),
         metrics,
-        deadLetters: new DeadLetters(redis, keys),
+        deadLetters: bus.deadLetters,
         readiness: {
           postgres: async () => {
             await pool.query('SELECT 1');
           },
-          redis: async () => {
-            await redis.ping();
-          },
+          bus,
         },
       },
       logger,
     );
-    const notifier = new EventStoreNotifier(config.databaseUrl, logger, pool);
-    return new Choreo(config, pool, redis, metrics, logger, keys, http, notifier, options);
+    return new Choreo(config, pool, bus, metrics, logger, http, notifier);
+  }
+
+  get busKind(): BusKind {
+    return this.bus.kind;
   }
 
   hosts(actor: ActorName): boolean {
@@ -147,16 +191,13 @@ export class Choreo {
     this.started = true;
     // Every process: it wakes this process's readers, and tells the other processes' readers, of appends.
     await this.notifier.start();
-    if (this.hosts('relay')) {
-      this.readers.push(this.createRelay());
-      this.trimmer = this.createStreamTrimmer();
-    }
+    if (this.hosts('relay')) this.bus.startPublishing();
     if (this.hosts('projections')) this.readers.push(this.createCommandesProjection());
     for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {
-      if (actor && this.hosts(name as ActorName)) this.consumers.push(this.createServiceConsumer(actor));
+      if (actor && this.hosts(name as ActorName)) this.consumers.push(this.subscribeService(actor));
     }
     if (this.hosts('saga')) {
-      this.consumers.push(this.createSagaConsumer());
+      this.consumers.push(this.subscribeSaga());
       this.deadlines = new DeadlineScheduler({
         pool: this.pool,
         logger: this.logger,
@@ -167,8 +208,7 @@ export class Choreo {
     for (const reader of this.readers) reader.start();
     for (const consumer of this.consumers) consumer.start();
     this.deadlines?.start();
-    this.trimmer?.start();
-    this.logger.info({ actors: this.config.actors }, 'choreo started');
+    this.logger.info({ actors: this.config.actors, bus: this.bus.kind }, 'choreo started');
   }
 
   async listen(): Promise<string> {
@@ -181,50 +221,36 @@ export class Choreo {
     this.stopped = true;
     await this.http.close();
     await this.deadlines?.stop();
-    await this.trimmer?.stop();
     await Promise.all(this.consumers.map((consumer) => consumer.stop()));
     await Promise.all(this.readers.map((reader) => reader.stop()));
+    await this.bus.close();
     await this.notifier.close();
-    this.redis.disconnect();
     await this.pool.end();
     this.logger.info('choreo stopped');
   }
 
-  private consumerTuning(): ConsumerTuning {
-    return {
-      claimIdleMs: this.config.claimIdleMs,
-      maxDeliveries: this.config.maxDeliveries,
-      ...this.options.consumerTuning,
-    };
+  private subscribeService(actor: ServiceActor): BusConsumer {
+    return this.bus.subscribe(
+      measuredSubscription(
+        {
+          group: actor.name,
+          streams: actor.streams,
+          handle: async (envelope) => {
+            const outcome = await handleOnce(this.pool, actor, envelope, this.commandes);
+            if (outcome === 'refused')
+              this.metrics.eventsRefused.inc({ event_type: envelope.event_type, consumer: actor.name });
+          },
+          handleBatch: async (envelopes) => {
+            await handleBatchOnce(this.pool, actor, envelopes, this.commandes);
+            return [];
+          },
+        },
+        this.metrics,
+      ),
+    );
   }
 
-  private consumerName(): string {
-    return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  }
-
-  private createServiceConsumer(actor: ServiceActor): StreamConsumer {
-    return createHostedConsumer({
-      group: actor.name,
-      streams: actor.streams,
-      handle: async (envelope) => {
-        const outcome = await handleOnce(this.pool, actor, envelope, this.commandes);
-        if (outcome === 'refused')
-          this.metrics.eventsRefused.inc({ event_type: envelope.event_type, consumer: actor.name });
-      },
-      handleBatch: async (envelopes) => {
-        await handleBatchOnce(this.pool, actor, envelopes, this.commandes);
-        return [];
-      },
-      redisUrl: this.config.redisUrl,
-      keys: this.keys,
-      consumerName: this.consumerName(),
-      logger: this.logger,
-      metrics: this.metrics,
-      tuning: this.consumerTuning(),
-    });
-  }
-
-  private createSagaConsumer(): StreamConsumer {
+  private subscribeSaga(): BusConsumer {
     const { metrics } = this;
     const sagaRows = new SagaRowCache();
     const recordStep = (step: SagaStep) => {
@@ -241,57 +267,23 @@ export class Choreo {
         else metrics.sagaEchec.inc({ raison: transition.raison ?? transition.statut });
       }
     };
-    return createHostedConsumer({
-      group: SAGA_CONSUMER,
-      streams: SAGA_STREAMS,
-      handle: async (envelope) => {
-        recordStep(await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs, sagaRows));
-      },
-      handleBatch: async (envelopes) => {
-        const step = await advanceSagas(this.pool, envelopes, this.config.sagaDeadlineMs, sagaRows);
-        recordStep(step);
-        return step.leftOver;
-      },
-      redisUrl: this.config.redisUrl,
-      keys: this.keys,
-      consumerName: this.consumerName(),
-      logger: this.logger,
-      metrics,
-      tuning: this.consumerTuning(),
-    });
-  }
-
-  private createRelay(): CheckpointedReader {
-    return createOutboxRelay({
-      pool: this.pool,
-      redis: this.redis,
-      keys: this.keys,
-      notifier: this.notifier,
-      logger: this.logger,
-      onPublished: (events) => {
-        for (const event of events) {
-          this.metrics.eventStoreEvents.inc({ event_type: event.event_type, source: event.source });
-        }
-        this.metrics.relayPublished.inc(events.length);
-        const last = events.at(-1);
-        if (last) this.metrics.relayPosition.set(last.position);
-      },
-    });
-  }
-
-  /** Next to the relay, the only writer of the streams: it keeps them to what some group still needs. */
-  private createStreamTrimmer(): StreamTrimmer {
-    return new StreamTrimmer({
-      redis: this.redis,
-      keys: this.keys,
-      consumers: consumerGroupsByStream(),
-      retentionMs: this.config.streamRetentionMs,
-      logger: this.logger,
-      ...(this.options.streamTrimIntervalMs === undefined
-        ? {}
-        : { intervalMs: this.options.streamTrimIntervalMs }),
-      onTrimmed: (stream, entries) => this.metrics.streamEntriesTrimmed.inc({ stream }, entries),
-    });
+    return this.bus.subscribe(
+      measuredSubscription(
+        {
+          group: SAGA_CONSUMER,
+          streams: SAGA_STREAMS,
+          handle: async (envelope) => {
+            recordStep(await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs, sagaRows));
+          },
+          handleBatch: async (envelopes) => {
+            const step = await advanceSagas(this.pool, envelopes, this.config.sagaDeadlineMs, sagaRows);
+            recordStep(step);
+            return step.leftOver;
+          },
+        },
+        metrics,
+      ),
+    );
   }
 
   private createCommandesProjection(): CheckpointedReader {

@@ -52,7 +52,7 @@ describe('graceful shutdown on SIGTERM', () => {
       'paiement.evenements',
       'vente.evenements',
     ]) {
-      const groups = await groupsOf(system.choreo.redis, `${system.streamPrefix}${stream}`);
+      const groups = await groupsOf(system.redis, `${system.streamPrefix}${stream}`);
       for (const group of groups)
         expect({ stream, group: group.name, pending: group.pending }).toMatchObject({ pending: 0 });
     }

@@ -44,9 +44,7 @@ describe('poison entries go to the dead-letter stream', () => {
       aggregate_id: 'cmd-x',
       data: '{oops',
     };
-    const entryId = String(
-      await system.choreo.redis.call('XADD', stream, '*', ...Object.entries(poison).flat()),
-    );
+    const entryId = String(await system.redis.call('XADD', stream, '*', ...Object.entries(poison).flat()));
 
     // when orders keep coming
     const magasin = await shop.magasin();
@@ -72,7 +70,7 @@ describe('poison entries go to the dead-letter stream', () => {
       async () =>
         z
           .array(z.unknown())
-          .parse(await system.choreo.redis.call('XPENDING', stream, 'client-service', '-', '+', '10')),
+          .parse(await system.redis.call('XPENDING', stream, 'client-service', '-', '+', '10')),
       (entries) => entries.length === 0,
       { description: 'the poison entry to be acknowledged' },
     );
@@ -134,7 +132,7 @@ describe('entries left pending by a dead consumer', () => {
   it('are reclaimed by a live consumer of the group after the idle timeout', async () => {
     // given a stock-service consumer that took an order's entry and died before acknowledging it
     const stream = `${system.streamPrefix}commande.evenements`;
-    const redis = system.choreo.redis;
+    const redis = system.redis;
     await redis.call('XGROUP', 'CREATE', stream, 'stock-service', '0', 'MKSTREAM');
     const magasin = await shop.magasin();
     const produit = await shop.produit(1);

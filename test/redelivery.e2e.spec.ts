@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handleOnce, type ServiceActor } from '../src/actors/service-actor.js';
-import { encodeEnvelope } from '../src/bus/redis-streams/envelope-codec.js';
+import { encodeEnvelope } from '../src/bus/envelope-codec.js';
 import type { SagaEnvelope } from '../src/domain/events.js';
 import { readStream } from '../src/persistence/event-store.js';
 import { Shop } from './support/shop.js';
@@ -34,8 +34,8 @@ describe('at-least-once delivery, exactly-once effects', () => {
     // when every event of that order is published again, as a crashed relay would
     for (const event of eventsBefore) {
       const stream = `${system.streamPrefix}${streamOf(event.event_type)}`;
-      const entryId = String(await system.choreo.redis.call('XADD', stream, '*', ...encodeEnvelope(event)));
-      await waitUntilConsumed(system.choreo.redis, stream, entryId, groupsReading(event.event_type));
+      const entryId = String(await system.redis.call('XADD', stream, '*', ...encodeEnvelope(event)));
+      await waitUntilConsumed(system.redis, stream, entryId, groupsReading(event.event_type));
     }
 
     // then nothing moved: same events, same stock, same balance, same sales

@@ -36,7 +36,7 @@ describe('the streams are kept to what a consumer group still needs', () => {
     // then each stream keeps only the last entry its groups were given, and the metric counts the rest
     const stream = `${system.streamPrefix}commande.evenements`;
     await eventually(
-      () => system.choreo.redis.xlen(stream),
+      () => system.redis.xlen(stream),
       (length) => length === 1,
       { description: 'commande.evenements trimmed to its last entry' },
     );

@@ -37,7 +37,7 @@ describe('the sales service is stopped while orders come in', () => {
     }
     // (the read model follows the event store; the relay publishes to Redis on its own schedule)
     const waiting = await eventually(
-      () => system.choreo.redis.xlen(`${system.streamPrefix}paiement.evenements`),
+      () => system.redis.xlen(`${system.streamPrefix}paiement.evenements`),
       (length) => length === 5,
       { description: 'the 5 PaiementAccepte to wait in Redis' },
     );

@@ -3,14 +3,15 @@ import type { CheckoutBatcher } from '../actors/panier/checkout-batcher.js';
 import type { PanierRepository } from '../actors/panier/panier-repository.js';
 import type { CatalogueRepository } from '../actors/stock/catalogue-repository.js';
 import type { VentesRepository } from '../actors/ventes/ventes-repository.js';
-import type { DeadLetters } from '../bus/redis-streams/dead-letter-stream.js';
+import type { Bus, DeadLetterStore } from '../bus/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Pool } from '../persistence/database.js';
 import type { CommandesQueries } from '../projections/commandes-queries.js';
 
 export interface ReadinessProbe {
   postgres: () => Promise<void>;
-  redis: () => Promise<void>;
+  /** The bus in use: Redis Streams (Redis must answer) or PostgreSQL. */
+  bus: Pick<Bus, 'kind' | 'probe'>;
 }
 
 /** What the HTTP layer needs, handed in by the app so that routes own no connection of their own. */
@@ -23,6 +24,6 @@ export interface ApiDependencies {
   ventes: VentesRepository;
   commandes: CommandesQueries;
   metrics: Metrics;
-  deadLetters: DeadLetters;
+  deadLetters: DeadLetterStore;
   readiness: ReadinessProbe;
 }

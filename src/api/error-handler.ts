@@ -1,6 +1,12 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ConflictError, DomainError, NotFoundError, ValidationError } from '../domain/errors.js';
+import {
+  ConflictError,
+  DomainError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+} from '../domain/errors.js';
 import { isTransientError } from '../persistence/transient-errors.js';
 
 function describeValidation(error: {
@@ -20,6 +26,7 @@ function statusOfDomainError(error: DomainError): number {
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
   if (error instanceof ValidationError) return 400;
+  if (error instanceof UnavailableError) return 503;
   return 409;
 }
 

@@ -43,3 +43,8 @@ export class TransitionRefusedError extends DomainError {
     super(`commande ${aggregateId} in state ${statut} does not accept ${eventType}`);
   }
 }
+
+/** A server this process depends on does not answer; the message names it and its setting. */
+export class UnavailableError extends DomainError {
+  readonly code = 'UNAVAILABLE';
+}

@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import type { Redis } from '../bus/redis-streams/redis.js';
-import { readStreamStats, registerStreamMetrics } from '../bus/redis-streams/stream-collector.js';
-import type { StreamKeys } from '../bus/redis-streams/stream-keys.js';
+import type { Bus } from '../bus/bus.js';
 import type { Pool } from '../persistence/database.js';
 import { readEventStoreLag, registerEventStoreLagMetrics } from './event-store-lag-collector.js';
 import { METRIC } from './metrics.js';
@@ -12,8 +10,8 @@ import { ScrapeProbe } from './scrape-probe.js';
 export interface ScrapeCollectorsOptions {
   registry: Registry;
   pool: Pool;
-  redis: Redis;
-  keys: StreamKeys;
+  /** Reports its consumer groups' lag and its dead letters. */
+  bus: Bus;
   logger: Logger;
   /** Each reading gives up after this long, well under Prometheus's scrape_timeout. Default 2 s. */
   timeoutMs?: number;
@@ -25,14 +23,14 @@ export interface ScrapeCollectorsOptions {
 }
 
 /**
- * Metrics computed when /metrics is scraped, from what PostgreSQL and Redis hold rather than from what
+ * Metrics computed when /metrics is scraped, from what PostgreSQL and the bus hold rather than from what
  * this process saw: commandes by state, consumer groups' pending entries and lag, streams' volume,
  * dead letters waiting, relay and projection lag. They describe the whole system, so every process
  * reports the same values (dashboards take `max`), whatever actors it hosts. Each reading is bounded
  * and never fails the scrape; `scrape_collector_up` says which readings answered.
  */
 export function registerScrapeCollectors(options: ScrapeCollectorsOptions): void {
-  const { registry, pool, redis, keys } = options;
+  const { registry, pool, bus } = options;
   const timeoutMs = options.timeoutMs ?? 2_000;
   const stuckAfterSeconds = (options.stuckAfterMs ?? 120_000) / 1_000;
   const logger = options.logger.child({ component: 'metrics' });
@@ -40,12 +38,6 @@ export function registerScrapeCollectors(options: ScrapeCollectorsOptions): void
   const sagas = new ScrapeProbe({
     name: 'sagas',
     read: () => readSagaStates(pool, stuckAfterSeconds),
-    timeoutMs,
-    logger,
-  });
-  const streams = new ScrapeProbe({
-    name: 'streams',
-    read: () => readStreamStats(redis, keys),
     timeoutMs,
     logger,
   });
@@ -57,10 +49,10 @@ export function registerScrapeCollectors(options: ScrapeCollectorsOptions): void
   });
 
   registerSagaStateMetrics(registry, sagas, stuckAfterSeconds);
-  registerStreamMetrics(registry, streams);
+  const busProbes = bus.registerMetrics(registry, { timeoutMs, logger });
   registerEventStoreLagMetrics(registry, eventStore);
 
-  const probes: ScrapeProbe<unknown>[] = [sagas, streams, eventStore];
+  const probes: ScrapeProbe<unknown>[] = [sagas, ...busProbes, eventStore];
   new Gauge({
     name: METRIC.scrapeCollectorUp,
     help: 'Whether the reading behind the scrape-time metrics answered in time (1) or not (0)',

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { pairsToRecord } from '../../src/bus/redis-streams/field-pairs.js';
+import { pairsToRecord } from '../../src/bus/field-pairs.js';
 import { eventually } from './eventually.js';
 
 const groupInfoSchema = z.array(z.array(z.union([z.string(), z.number(), z.null()])));

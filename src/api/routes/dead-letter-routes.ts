@@ -14,7 +14,10 @@ const deadLetterSchema = z.object({
   fields: z.record(z.string(), z.string()),
 });
 
-const entryId = z.string().regex(/^\d+-\d+$/, 'is not a stream entry id like 1712345678901-0');
+/** A dead letter's id: a stream entry id on Redis Streams (1712345678901-0), a number on PostgreSQL. */
+const deadLetterId = z
+  .string()
+  .regex(/^\d{1,19}(-\d{1,19})?$/, 'is not a dead letter id (like 1712345678901-0, or 42)');
 
 export const deadLetterRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { deadLetters }) => {
   app.get(
@@ -22,8 +25,7 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
     {
       schema: {
         tags: ['operations'],
-        description:
-          'Stream entries that kept failing: the reason, the original entry and its delivery count.',
+        description: 'Events that kept failing: the reason, the original entry and its delivery count.',
         querystring: z.object({ limit: z.coerce.number().int().min(1).max(1_000).default(100) }),
         response: { 200: z.array(deadLetterSchema) },
       },
@@ -36,8 +38,9 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
     {
       schema: {
         tags: ['operations'],
-        description: 'Re-drives a dead letter (after a fix): the entry goes back on its stream.',
-        params: z.object({ id: entryId }),
+        description:
+          'Re-drives a dead letter (after a fix): the event is delivered again to its consumer group(s).',
+        params: z.object({ id: deadLetterId }),
         response: {
           202: z.object({ id: z.string(), stream: z.string(), new_entry_id: z.string() }),
           400: messageSchema,

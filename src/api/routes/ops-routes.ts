@@ -4,9 +4,12 @@ import type { ApiDependencies } from '../api-dependencies.js';
 
 const readinessSchema = z.object({
   status: z.enum(['ready', 'not_ready']),
+  bus: z.enum(['redis', 'postgres']),
   postgres: z.string(),
   redis: z.string(),
 });
+
+const REDIS_NOT_USED = 'not used: the PostgreSQL bus carries the events';
 
 async function probe(check: () => Promise<void>): Promise<string> {
   try {
@@ -30,9 +33,15 @@ export const opsRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { m
     '/ready',
     { schema: { tags: ['ops'], response: { 200: readinessSchema, 503: readinessSchema } } },
     async (_request, reply) => {
-      const [postgres, redis] = await Promise.all([probe(readiness.postgres), probe(readiness.redis)]);
-      const ready = postgres === 'ok' && redis === 'ok';
-      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', postgres, redis });
+      const { bus } = readiness;
+      const [postgres, redis] = await Promise.all([
+        probe(readiness.postgres),
+        bus.kind === 'redis' ? probe(() => bus.probe()) : REDIS_NOT_USED,
+      ]);
+      const ready = postgres === 'ok' && (redis === 'ok' || bus.kind !== 'redis');
+      return reply
+        .status(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'not_ready', bus: bus.kind, postgres, redis });
     },
   );
 

@@ -1,19 +1,9 @@
 import { z } from 'zod';
-import { NotFoundError } from '../../domain/errors.js';
-import { pairsToRecord } from './field-pairs.js';
-import type { Redis } from './redis.js';
+import { NotFoundError, UnavailableError } from '../../domain/errors.js';
+import type { DeadLetter, DeadLetterStore } from '../bus.js';
+import { pairsToRecord } from '../field-pairs.js';
+import { type Redis, redactUrl } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
-
-export interface DeadLetter {
-  id: string;
-  stream: string;
-  entry_id: string;
-  group: string;
-  reason: string;
-  deliveries: number;
-  failed_at: string;
-  fields: Record<string, string>;
-}
 
 const deadLetterSchema = z.object({
   stream: z.string(),
@@ -28,13 +18,15 @@ const deadLetterSchema = z.object({
 const rangeReplySchema = z.array(z.tuple([z.string(), z.array(z.string())]));
 
 /** The dead-letter stream: entries that kept failing, kept with why and how often, until re-driven. */
-export class DeadLetters {
+export class DeadLetterStream implements DeadLetterStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: StreamKeys,
+    private readonly redisUrl: string,
   ) {}
 
   async list(limit = 100): Promise<DeadLetter[]> {
+    this.assertConnected();
     const reply = rangeReplySchema.parse(
       await this.redis.call('XRANGE', this.keys.deadLetters, '-', '+', 'COUNT', String(limit)),
     );
@@ -42,6 +34,7 @@ export class DeadLetters {
   }
 
   async get(id: string): Promise<DeadLetter> {
+    this.assertConnected();
     const reply = rangeReplySchema.parse(await this.redis.call('XRANGE', this.keys.deadLetters, id, id));
     const entry = reply[0];
     if (!entry) throw new NotFoundError(`dead letter ${id} not found`);
@@ -50,7 +43,8 @@ export class DeadLetters {
 
   /**
    * Puts the original entry back on its stream (every group sees it again; those that applied it before
-   * skip it by its event_id) and removes the dead letter, atomically.
+   * skip it: the services by its event_id in their inbox, the saga by the commande's version) and removes
+   * the dead letter, atomically.
    */
   async redrive(id: string): Promise<{ id: string; stream: string; new_entry_id: string }> {
     const letter = await this.get(id);
@@ -62,5 +56,14 @@ export class DeadLetters {
     const added = results?.[0];
     if (!added || added[0]) throw added?.[0] ?? new Error('re-drive failed');
     return { id, stream: letter.stream, new_entry_id: String(added[1]) };
+  }
+
+  /** A request must not wait for ioredis's retries to find out that Redis is away. */
+  private assertConnected(): void {
+    if (this.redis.status !== 'ready') {
+      throw new UnavailableError(
+        `Redis at ${redactUrl(this.redisUrl)} (REDIS_URL) is unreachable: the dead letters cannot be read`,
+      );
+    }
   }
 }

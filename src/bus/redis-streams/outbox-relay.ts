@@ -4,7 +4,7 @@ import { crashPoint } from '../../fault-injection.js';
 import { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import type { Pool } from '../../persistence/database.js';
 import type { EventStoreNotifier } from '../../persistence/event-store-notifier.js';
-import { encodeEnvelope } from './envelope-codec.js';
+import { encodeEnvelope } from '../envelope-codec.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 

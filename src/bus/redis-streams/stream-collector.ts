@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { STREAM_NAMES, type StreamName } from '../../domain/events.js';
 import { METRIC } from '../../observability/metrics.js';
 import type { ScrapeProbe } from '../../observability/scrape-probe.js';
-import { pairsToRecord } from './field-pairs.js';
+import type { BusLagReading } from '../bus.js';
+import { pairsToRecord } from '../field-pairs.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 import { isNoSuchKey, parseGroupsReply } from './stream-reply.js';
@@ -78,34 +79,18 @@ export async function readStreamStats(redis: Redis, keys: StreamKeys): Promise<S
   return { streams, deadLetters };
 }
 
-/** Per stream and per consumer group: what is waiting, what was never delivered, and the volume. */
-export function registerStreamMetrics(registry: Registry, probe: ScrapeProbe<StreamsReading>): void {
-  new Gauge({
-    name: METRIC.consumerGroupPending,
-    help: 'Entries delivered to a consumer group but not yet acknowledged',
-    labelNames: ['group', 'stream'] as const,
-    registers: [registry],
-    async collect() {
-      const reading = await probe.sample();
-      this.reset();
-      for (const { stream, groups } of reading?.streams ?? []) {
-        for (const { group, pending } of groups) this.set({ group, stream }, pending);
-      }
-    },
-  });
-  new Gauge({
-    name: METRIC.consumerGroupLag,
-    help: 'Entries of the stream not yet delivered to the consumer group',
-    labelNames: ['group', 'stream'] as const,
-    registers: [registry],
-    async collect() {
-      const reading = await probe.sample();
-      this.reset();
-      for (const { stream, groups } of reading?.streams ?? []) {
-        for (const { group, lag } of groups) if (lag !== null) this.set({ group, stream }, lag);
-      }
-    },
-  });
+/** What the consumer-group metrics show, from one reading of the streams. */
+export function busLagOf(reading: StreamsReading): BusLagReading {
+  return {
+    groups: reading.streams.flatMap(({ stream, groups }) =>
+      groups.map(({ group, pending, lag }) => ({ group, stream, pending, lag })),
+    ),
+    deadLetters: reading.deadLetters,
+  };
+}
+
+/** The volume of each Redis stream: what it holds now, and what was ever added to it. */
+export function registerStreamVolumeMetrics(registry: Registry, probe: ScrapeProbe<StreamsReading>): void {
   new Gauge({
     name: METRIC.streamLength,
     help: 'Entries currently in the Redis stream',
@@ -128,16 +113,6 @@ export function registerStreamMetrics(registry: Registry, probe: ScrapeProbe<Str
       for (const { stream, entriesAdded } of reading?.streams ?? []) {
         if (entriesAdded !== null) this.inc({ stream }, entriesAdded);
       }
-    },
-  });
-  new Gauge({
-    name: METRIC.deadLetterStreamLength,
-    help: 'Entries waiting in the dead-letter stream (see GET /api/dead-letters)',
-    registers: [registry],
-    async collect() {
-      const reading = await probe.sample();
-      if (reading) this.set(reading.deadLetters);
-      else this.remove();
     },
   });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { pairsToRecord } from './field-pairs.js';
+import { pairsToRecord } from '../field-pairs.js';
 
 /** One entry as Redis hands it over; `fields` is null when the entry was trimmed away while pending. */
 export interface RawEntry {

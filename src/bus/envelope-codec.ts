@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type SagaEnvelope, type StoredEvent, sagaEnvelopeSchema } from '../../domain/events.js';
+import { type SagaEnvelope, type StoredEvent, sagaEnvelopeSchema } from '../domain/events.js';
 import { pairsToRecord } from './field-pairs.js';
 
 /** A stream entry carries the envelope as flat string fields, readable with redis-cli. */

@@ -1,0 +1,131 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { UnavailableError } from '../../domain/errors.js';
+import { registerConsumerGroupMetrics } from '../../observability/consumer-group-metrics.js';
+import { ScrapeProbe } from '../../observability/scrape-probe.js';
+import type { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
+import type { Bus, BusConsumer, Subscription } from '../bus.js';
+import type { BusDependencies } from '../bus-dependencies.js';
+import { DeadLetterStream } from './dead-letter-stream.js';
+import { createOutboxRelay } from './outbox-relay.js';
+import { createRedis, type Redis, redactUrl } from './redis.js';
+import { busLagOf, readStreamStats, registerStreamVolumeMetrics } from './stream-collector.js';
+import { StreamConsumer } from './stream-consumer.js';
+import { StreamKeys } from './stream-keys.js';
+import { StreamTrimmer } from './stream-trimmer.js';
+
+export interface RedisStreamsBusOptions extends BusDependencies {
+  redisUrl: string;
+  /** Prepended to every Redis key, so that several systems share one Redis. */
+  streamPrefix: string;
+  /** Entries every group acknowledged are removed once this old (see StreamTrimmer). */
+  streamRetentionMs: number;
+  streamTrimIntervalMs?: number;
+  onTrimmed?: (stream: string, entries: number) => void;
+}
+
+/**
+ * Redis Streams carry the events: the outbox relay publishes what the event store committed, one stream
+ * per producing service, and each consumer group reads its streams with XREADGROUP and acknowledges
+ * what it committed.
+ */
+export class RedisStreamsBus implements Bus {
+  readonly kind = 'redis' as const;
+  readonly keys: StreamKeys;
+  readonly deadLetters: DeadLetterStream;
+  private readonly redis: Redis;
+  private relay: CheckpointedReader | null = null;
+  private trimmer: StreamTrimmer | null = null;
+
+  constructor(private readonly options: RedisStreamsBusOptions) {
+    this.keys = new StreamKeys(options.streamPrefix);
+    this.redis = createRedis(options.redisUrl, { logger: options.logger });
+    this.deadLetters = new DeadLetterStream(this.redis, this.keys, options.redisUrl);
+  }
+
+  get description(): string {
+    const prefix = this.options.streamPrefix ? `, key prefix "${this.options.streamPrefix}"` : '';
+    return `Redis Streams at ${redactUrl(this.options.redisUrl)}${prefix}`;
+  }
+
+  subscribe(subscription: Subscription): BusConsumer {
+    const { tuning, logger } = this.options;
+    return new StreamConsumer({
+      redisUrl: this.options.redisUrl,
+      group: subscription.group,
+      consumerName: this.options.consumerName(),
+      streams: subscription.streams.map((stream) => this.keys.stream(stream)),
+      deadLetterStream: this.keys.deadLetters,
+      logger: logger.child({ consumer: subscription.group }),
+      handle: subscription.handle,
+      ...(subscription.handleBatch ? { handleBatch: subscription.handleBatch } : {}),
+      ...(subscription.events ? { events: subscription.events } : {}),
+      ...tuning,
+    });
+  }
+
+  startPublishing(): void {
+    if (this.relay) return;
+    const { pool, notifier, logger, onPublished } = this.options;
+    this.relay = createOutboxRelay({
+      pool,
+      redis: this.redis,
+      keys: this.keys,
+      notifier,
+      logger,
+      ...(onPublished ? { onPublished } : {}),
+    });
+    this.trimmer = new StreamTrimmer({
+      redis: this.redis,
+      keys: this.keys,
+      consumers: this.options.groupsByStream,
+      retentionMs: this.options.streamRetentionMs,
+      logger,
+      ...(this.options.streamTrimIntervalMs === undefined
+        ? {}
+        : { intervalMs: this.options.streamTrimIntervalMs }),
+      ...(this.options.onTrimmed ? { onTrimmed: this.options.onTrimmed } : {}),
+    });
+    this.relay.start();
+    this.trimmer.start();
+  }
+
+  async probe(): Promise<void> {
+    if (this.redis.status !== 'ready') {
+      throw new UnavailableError(`Redis at ${redactUrl(this.options.redisUrl)} (REDIS_URL) is unreachable`);
+    }
+    await this.redis.ping();
+  }
+
+  registerMetrics(
+    registry: Registry,
+    options: { timeoutMs: number; logger: Logger },
+  ): ScrapeProbe<unknown>[] {
+    const streams = new ScrapeProbe({
+      name: 'streams',
+      read: () => readStreamStats(this.redis, this.keys),
+      timeoutMs: options.timeoutMs,
+      logger: options.logger,
+    });
+    const groups = new ScrapeProbe({
+      name: 'consumer_groups',
+      read: async () => {
+        const reading = await streams.sample();
+        if (!reading) throw new Error('the streams could not be read');
+        return busLagOf(reading);
+      },
+      timeoutMs: options.timeoutMs,
+      logger: options.logger,
+    });
+    registerStreamVolumeMetrics(registry, streams);
+    registerConsumerGroupMetrics(registry, groups);
+    return [streams];
+  }
+
+  /** Stops publishing (after the consumers stopped: what they appended last is published first). */
+  async close(): Promise<void> {
+    await this.trimmer?.stop();
+    await this.relay?.stop();
+    this.redis.disconnect();
+  }
+}
