@@ -37,6 +37,10 @@ const envSchema = z.object({
   DATABASE_URL: optionalString,
   REDIS_URL: optionalString,
   BUS: z.enum(['auto', 'redis', 'postgres']).default('auto'),
+  BUS_REBIND: z
+    .enum(['0', '1', 'true', 'false', ''])
+    .default('0')
+    .transform((value) => value === '1' || value === 'true'),
   CHOREO_DATA_DIR: optionalString,
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(DEFAULT_EMBEDDED_POSTGRES_PORT),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -67,6 +71,11 @@ export interface Config {
   redisUrlSet: boolean;
   /** BUS: which transport carries the events; `auto` is Redis when one answers, PostgreSQL otherwise. */
   bus: BusChoice;
+  /**
+   * BUS_REBIND=1: record this process's bus as its database's bus, replacing the one recorded (see
+   * bindBus); for moving a database to another bus for good, with every other process stopped.
+   */
+  busRebind: boolean;
   port: number;
   host: string;
   actors: ActorName[];
@@ -108,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: data.REDIS_URL ?? DEFAULT_REDIS_URL,
     redisUrlSet: data.REDIS_URL !== undefined,
     bus: data.BUS,
+    busRebind: data.BUS_REBIND,
     port: data.PORT,
     host: data.HOST,
     actors: data.ACTORS,
