@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -61,7 +62,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     say(
       `stopping the embedded PostgreSQL left running (pid ${running.pid}) by a choreo process that is gone`,
     );
-    await stopOrphan(running.pid, options.dataDir);
+    await stopOrphanedServer(running.pid, options.dataDir);
   }
 
   const binaries = await postgresBinaries();
@@ -99,6 +100,25 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     shared: false,
     stop: () => stopThroughWatchdog(watchdog),
   };
+}
+
+/**
+ * The cluster's system identifier, read from its control file (its first 8 bytes) with the server
+ * stopped: what `pg_control_system()` answers when it runs, and what a Redis binding names.
+ */
+export async function systemIdentifier(dataDir: string): Promise<string | null> {
+  try {
+    const handle = await open(`${dataDir}/global/pg_control`, 'r');
+    try {
+      const buffer = Buffer.alloc(8);
+      await handle.read(buffer, 0, 8, 0);
+      return (endianness() === 'LE' ? buffer.readBigUInt64LE(0) : buffer.readBigUInt64BE(0)).toString();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return null;
+  }
 }
 
 function serverUrl(port: number): string {
@@ -149,7 +169,7 @@ async function joinRunningServer(
 }
 
 /** A server whose watchdog is gone would run forever: stop it (fast shutdown, then immediate). */
-async function stopOrphan(pid: number, dataDir: string): Promise<void> {
+export async function stopOrphanedServer(pid: number, dataDir: string): Promise<void> {
   try {
     process.kill(pid, 'SIGINT');
   } catch (error) {
