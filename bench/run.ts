@@ -4,17 +4,18 @@ import { Redis } from 'ioredis';
 import { COUNTED_SAGA_COST, runCeiling, type SagaCost } from './lib/ceiling.js';
 import { sagaChart } from './lib/chart.js';
 import { dropDatabase, postgresVersion } from './lib/databases.js';
-import { parseOptions, runs } from './lib/options.js';
+import { BUSES, type Bus, parseOptions, runs } from './lib/options.js';
 import { machineInfo } from './lib/proc-stats.js';
 import { Progress, section } from './lib/progress.js';
 import { runReplayBench } from './lib/replay-bench.js';
 import { type BenchReport, machineLine, markdown, textTable } from './lib/report.js';
-import { runSagaBench, SAGA_DATABASE, type SagaBenchResult } from './lib/saga-bench.js';
+import { runSagaBench, type SagaBenchResult } from './lib/saga-bench.js';
 import { runStoreBench } from './lib/store-bench.js';
 
 /**
- * `npm run bench [-- --quick] [--profile] [--only saga,ceiling,store,peer,replay] [--rate N] ...`
- * Measures choreo on this machine's PostgreSQL and Redis and writes bench/results/<stamp>.{json,md,svg}.
+ * `npm run bench [-- --quick] [--bus redis|postgres] [--profile] [--only saga,ceiling,store,peer,replay] [--rate N] ...`
+ * Measures choreo on this machine's PostgreSQL and Redis, the saga section once per bus, and writes
+ * bench/results/<stamp>.{json,md} and <stamp>-<bus>.svg.
  */
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
     startedAt: new Date(began).toISOString(),
     mode: options.quick ? 'quick' : 'full',
     machine,
-    saga: null,
+    saga: { redis: null, postgres: null },
     ceiling: null,
     store: null,
     peer: null,
@@ -41,8 +42,12 @@ async function main(): Promise<void> {
     durationSeconds: 0,
   };
   if (runs(options, 'saga')) {
-    section('sagas: open-loop checkouts against choreo started with npm start’s command, ACTORS=all');
-    report.saga = await runSagaBench(options);
+    for (const bus of options.buses) {
+      section(
+        `sagas on the ${BUS_NAMES[bus]} bus: open-loop checkouts against choreo started with npm start’s command, ACTORS=all, BUS=${bus}`,
+      );
+      report.saga[bus] = await runSagaBench(options, bus);
+    }
   }
   if (runs(options, 'ceiling')) {
     section('the machine’s ceiling: raw pg + ioredis, the operations one saga cost in the saga section');
@@ -50,7 +55,7 @@ async function main(): Promise<void> {
       options.adminUrl,
       options.redisUrl,
       options.ceilingSeconds,
-      measuredSagaCost(report.saga) ?? COUNTED_SAGA_COST,
+      measuredSagaCost(report.saga.redis) ?? measuredSagaCost(report.saga.postgres) ?? COUNTED_SAGA_COST,
       progress,
     );
     await dropDatabase(options.adminUrl, 'choreo_bench_ceiling');
@@ -83,33 +88,40 @@ async function main(): Promise<void> {
   const files = [`${stamp}.json`, `${stamp}.md`];
   writeFileSync(resolve(directory, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(resolve(directory, `${stamp}.md`), markdown(report));
-  if (report.saga) {
+  for (const bus of BUSES) {
+    const saga = report.saga[bus];
+    if (!saga) continue;
     writeFileSync(
-      resolve(directory, `${stamp}.svg`),
+      resolve(directory, `${stamp}-${bus}.svg`),
       sagaChart(
-        report.saga.steps,
-        `choreo ${report.mode} bench, ${report.startedAt}, ${machine.cores} × ${machine.cpuModel}`,
+        saga.steps,
+        `choreo ${report.mode} bench, ${bus} bus, ${report.startedAt}, ${machine.cores} × ${machine.cpuModel}`,
       ),
     );
-    files.push(`${stamp}.svg`);
+    files.push(`${stamp}-${bus}.svg`);
   }
   console.log(`\n${textTable(report)}\n`);
   console.log(`machine: ${machineLine(machine)}`);
   console.log(
     `written: ${files.map((file) => `bench/results/${file}`).join(', ')} (${Math.round(report.durationSeconds)} s)`,
   );
-  // The saga database is kept until the next run, for inspection.
-  void SAGA_DATABASE;
+  // The saga databases (choreo_bench_redis, choreo_bench_postgres) are kept until the next run, for inspection.
 }
 
-/** What a saga cost at the highest rate sustained (or, if none was, at the last rate tried). */
+const BUS_NAMES: Record<Bus, string> = { redis: 'Redis Streams', postgres: 'PostgreSQL' };
+
+/**
+ * What a saga cost at the highest rate sustained (or, if none was, at the last rate tried). The ceiling
+ * replays the Redis bus's cost when it ran: raw pg + ioredis is that bus's bare I/O.
+ */
 function measuredSagaCost(saga: SagaBenchResult | null): SagaCost | null {
   const step = saga?.best ?? saga?.steps.at(-1);
-  if (!step || step.completed === 0) return null;
+  if (!saga || !step || step.completed === 0) return null;
   return {
     transactions: step.transactionsPerSaga,
     ...step.streamOpsPerSaga,
-    source: `measured at ${step.rate}/s in the saga section`,
+    bus: saga.bus,
+    source: `measured at ${step.rate}/s on the ${saga.bus} bus in the saga section`,
   };
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { recreateDatabase } from './databases.js';
+import type { Bus } from './options.js';
 import type { Progress } from './progress.js';
 
 /** What one saga costs in PostgreSQL transactions and Redis stream commands (fractions: averages). */
@@ -10,6 +11,8 @@ export interface SagaCost {
   xadd: number;
   xreadgroup: number;
   xack: number;
+  /** The bus whose saga this cost was measured on; null for the hand count. */
+  bus: Bus | null;
   /** Where the numbers come from, for the report. */
   source: string;
 }
@@ -23,6 +26,7 @@ export const COUNTED_SAGA_COST: SagaCost = {
   xadd: 4,
   xreadgroup: 9,
   xack: 9,
+  bus: null,
   source: 'counted from the code (no saga section in this run)',
 };
 

@@ -9,6 +9,8 @@ export interface ChoreoProcessOptions {
   redisUrl: string;
   streamPrefix: string;
   profileDir?: string | undefined;
+  /** Where choreo's log goes, under bench/results/ (one file per choreo a run starts). */
+  logName?: string;
   env?: Record<string, string>;
 }
 
@@ -27,8 +29,8 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * `npm start`'s command, `tsx [node flags] <entry>`, taken apart so that the bench runs choreo exactly as
- * a user does (plus --cpu-prof when profiling) and follows any change to it.
+ * `npm start`'s command, `node [node flags] <entry>` or `tsx [node flags] <entry>`, taken apart so that the
+ * bench runs choreo exactly as a user does (plus --cpu-prof when profiling) and follows any change to it.
  */
 function npmStartCommand(): { nodeFlags: string[]; entry: string } {
   const packageJson = JSON.parse(
@@ -38,12 +40,15 @@ function npmStartCommand(): { nodeFlags: string[]; entry: string } {
   };
   const [runner, ...rest] = (packageJson.scripts?.start ?? '').trim().split(/\s+/);
   const entry = rest.at(-1);
-  if (runner !== 'tsx' || !entry) {
+  if ((runner !== 'tsx' && runner !== 'node') || !entry || entry.startsWith('-')) {
     throw new Error(
-      `the bench expects npm start to be "tsx [node flags] <entry>", not "${packageJson.scripts?.start}"`,
+      `the bench expects npm start to be "node [node flags] <entry>" or "tsx [node flags] <entry>", not "${packageJson.scripts?.start}"`,
     );
   }
-  return { nodeFlags: rest.slice(0, -1), entry };
+  const nodeFlags = rest.slice(0, -1);
+  // tsx <entry> is node with tsx's loader.
+  if (runner === 'tsx' && !nodeFlags.includes('tsx')) nodeFlags.push('--import', 'tsx');
+  return { nodeFlags, entry };
 }
 
 /** choreo as a user runs it: `npm start`'s command with its environment variables, ACTORS=all. */
@@ -54,6 +59,7 @@ export class ChoreoProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly baseUrl: string,
+    logName: string,
   ) {
     this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
     child.stderr?.setEncoding('utf8');
@@ -63,7 +69,7 @@ export class ChoreoProcess {
     });
     // Everything choreo logs (warnings and errors at the bench's LOG_LEVEL) is kept for the run's reader.
     mkdirSync(resolve(import.meta.dirname, '../results'), { recursive: true });
-    const log = createWriteStream(resolve(import.meta.dirname, '../results/choreo.log'));
+    const log = createWriteStream(resolve(import.meta.dirname, '../results', logName));
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
   }
@@ -71,7 +77,7 @@ export class ChoreoProcess {
   static async start(options: ChoreoProcessOptions): Promise<ChoreoProcess> {
     const port = await freePort();
     const { nodeFlags, entry } = npmStartCommand();
-    const nodeArgs = [...nodeFlags, '--import', 'tsx'];
+    const nodeArgs = [...nodeFlags];
     if (options.profileDir) {
       mkdirSync(options.profileDir, { recursive: true });
       nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(options.profileDir));
@@ -91,7 +97,7 @@ export class ChoreoProcess {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const choreo = new ChoreoProcess(child, `http://127.0.0.1:${port}`);
+    const choreo = new ChoreoProcess(child, `http://127.0.0.1:${port}`, options.logName ?? 'choreo.log');
     await choreo.waitReady(30_000);
     return choreo;
   }

@@ -12,7 +12,8 @@ import { type Percentiles, percentiles } from './stats.js';
  *   wake-up, its read of the store);
  * - handled: from that XADD to the insert of the commande's next event (the next service's read of the
  *   stream, its transaction up to the append).
- * Both clocks are this machine's; the XADD side is to the millisecond.
+ * Both clocks are this machine's; the XADD side is to the millisecond. Redis bus only: on the PostgreSQL
+ * bus the consumers read the event store itself, and there is no publication to split a hop at.
  */
 export interface HopSplit {
   published: Percentiles;
@@ -61,4 +62,16 @@ export async function measureHopSplit(
     }
   });
   return { published: percentiles(published), handled: percentiles(handled) };
+}
+
+/**
+ * Entries in the saga streams under a prefix: how much the Redis bus carried in a run (entries every group
+ * acknowledged leave after STREAM_RETENTION_MS, so a long run counts its last minutes). 0 when the events
+ * went another way.
+ */
+export async function redisStreamEntries(redis: Redis, streamPrefix: string): Promise<number> {
+  const keys = new StreamKeys(streamPrefix);
+  let total = 0;
+  for (const name of STREAM_NAMES) total += await redis.xlen(keys.stream(name));
+  return total;
 }

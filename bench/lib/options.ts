@@ -1,3 +1,7 @@
+/** The transports choreo can carry its events on (env `BUS`); the saga section runs once per bus. */
+export const BUSES = ['redis', 'postgres'] as const;
+export type Bus = (typeof BUSES)[number];
+
 /** What a run measures and for how long; `--quick` is the smoke run that CI executes. */
 export interface BenchOptions {
   quick: boolean;
@@ -5,6 +9,8 @@ export interface BenchOptions {
   profile: boolean;
   /** Only these sections (saga, ceiling, store, peer, replay); all when empty. */
   only: string[];
+  /** The buses the saga section runs on, in this order (`--bus redis`, `--bus postgres`; both by default). */
+  buses: Bus[];
   adminUrl: string;
   redisUrl: string;
   /** Seconds of load per rate step, and for the run at half the sustained rate. */
@@ -41,6 +47,19 @@ function numberFlag(args: string[], name: string): number | null {
   return value;
 }
 
+function busesFlag(args: string[]): Bus[] {
+  const index = args.indexOf('--bus');
+  if (index < 0) return [...BUSES];
+  const value = args[index + 1] ?? '';
+  const names = value === 'both' ? [...BUSES] : value.split(',').filter(Boolean);
+  const unknown = names.filter((name) => !(BUSES as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new Error(`--bus takes ${BUSES.join(', ')}, a comma list of them, or both; not "${value}"`);
+  }
+  // Always in the same order, each once, so that runs compare column for column.
+  return BUSES.filter((bus) => names.includes(bus));
+}
+
 export function parseOptions(args: string[]): BenchOptions {
   const quick = args.includes('--quick');
   const onlyIndex = args.indexOf('--only');
@@ -49,6 +68,7 @@ export function parseOptions(args: string[]): BenchOptions {
     quick,
     profile: args.includes('--profile'),
     only,
+    buses: busesFlag(args),
     adminUrl: process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     stepSeconds: quick ? 2 : 8,

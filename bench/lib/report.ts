@@ -1,4 +1,5 @@
 import type { CeilingResult } from './ceiling.js';
+import { BUSES, type Bus } from './options.js';
 import type { MachineInfo } from './proc-stats.js';
 import type { ReplayResult } from './replay-bench.js';
 import type { SagaBenchResult } from './saga-bench.js';
@@ -8,7 +9,8 @@ export interface BenchReport {
   startedAt: string;
   mode: 'quick' | 'full';
   machine: MachineInfo;
-  saga: SagaBenchResult | null;
+  /** The saga section once per bus, each on its own choreo and a fresh database; null when not run. */
+  saga: Record<Bus, SagaBenchResult | null>;
   ceiling: CeilingResult | null;
   store: StoreResult | null;
   peer: PeerResult | null;
@@ -28,101 +30,135 @@ const fmt = (value: number, digits = 0): string =>
   value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
 
+/** One line of the saga section: a metric, its value on each bus that ran, the target and its verdicts. */
+export interface SagaRow {
+  metric: string;
+  values: Partial<Record<Bus, string>>;
+  target: string;
+}
+
+const BUS_LABELS: Record<Bus, string> = { redis: 'Redis Streams bus', postgres: 'PostgreSQL bus' };
+
+function sagasRun(report: BenchReport): SagaBenchResult[] {
+  return BUSES.flatMap((bus) => report.saga[bus] ?? []);
+}
+
+/** `label: met` for each bus, for a target every bus is held to. */
+function verdicts(sagas: SagaBenchResult[], ok: (saga: SagaBenchResult) => boolean | null): string {
+  return sagas
+    .map((saga) => {
+      const result = ok(saga);
+      return `${saga.bus} ${result === null ? 'n/a' : verdict(result)}`;
+    })
+    .join(', ');
+}
+
+const msTriple = (a: number, b: number, c: number): string => `${fmt(a, 1)} / ${fmt(b, 1)} / ${fmt(c, 1)}`;
+
+/** The saga section side by side, one column per bus, each from its own choreo and fresh database. */
+export function sagaRows(report: BenchReport): SagaRow[] {
+  const sagas = sagasRun(report);
+  if (sagas.length === 0) return [];
+  const row = (metric: string, value: (saga: SagaBenchResult) => string, target = ''): SagaRow => ({
+    metric,
+    values: Object.fromEntries(sagas.map((saga) => [saga.bus, value(saga)])),
+    target,
+  });
+  const best = (saga: SagaBenchResult) => saga.best;
+  const half = (saga: SagaBenchResult) => saga.halfRate;
+  const firstFailed = (saga: SagaBenchResult) =>
+    saga.steps.find((s) => !s.sustained && s.label !== 'warm-up' && s.label !== 'half rate');
+  const lost = (saga: SagaBenchResult) =>
+    saga.deadLetters === 0 && saga.expired === 0 && saga.neverFinal === 0;
+  return [
+    row(
+      'highest rate sustained (checkouts/s offered)',
+      (saga) =>
+        `${fmt(saga.sustainedRate)} (${saga.steps.filter((s) => s.label !== 'warm-up' && s.label !== 'half rate' && s.label !== 'soak').length} steps)`,
+      `>= 1,000: ${verdicts(sagas, (saga) => saga.sustainedRate >= 1_000)}`,
+    ),
+    row('first rate not sustained', (saga) => {
+      const failed = firstFailed(saga);
+      return failed
+        ? `${fmt(failed.rate)}/s (${fmt(failed.completedPerSecond)} done/s, p99 ${fmt(failed.latency.p99)} ms)`
+        : 'none';
+    }),
+    row('sustained: sagas/s, events/s', (saga) => {
+      const step = best(saga);
+      return step ? `${fmt(step.completedPerSecond)}, ${fmt(step.eventsPerSecond)}` : '-';
+    }),
+    row('sustained: CPU per saga, choreo / PostgreSQL / machine (ms)', (saga) => {
+      const step = best(saga);
+      return step
+        ? msTriple(step.choreoCpuMsPerSaga, step.postgresCpuMsPerSaga, step.machineCpuMsPerSaga)
+        : '-';
+    }),
+    row('sustained: PostgreSQL transactions, Redis stream commands per saga', (saga) => {
+      const step = best(saga);
+      if (!step) return '-';
+      const ops = step.streamOpsPerSaga;
+      return `${fmt(step.transactionsPerSaga, 1)}, ${fmt(ops.xadd + ops.xreadgroup + ops.xack, 1)}`;
+    }),
+    row(
+      'half rate: latency p50 / p99 (p95, max), ms',
+      (saga) => {
+        const step = half(saga);
+        return step
+          ? `${fmt(step.latency.p50)} / ${fmt(step.latency.p99)} (${fmt(step.latency.p95)}, ${fmt(step.latency.max)}) at ${fmt(step.rate)}/s`
+          : '-';
+      },
+      `p50 <= 10, p99 <= 50: ${verdicts(sagas, (saga) => {
+        const step = half(saga);
+        return step ? step.latency.p50 <= 10 && step.latency.p99 <= 50 : null;
+      })}`,
+    ),
+    row('half rate: saga only (CommandeCreee → final) p50 / p99, ms', (saga) => {
+      const step = half(saga);
+      return step ? `${fmt(step.sagaLatency.p50)} / ${fmt(step.sagaLatency.p99)}` : '-';
+    }),
+    row('half rate: CPU per saga, choreo / PostgreSQL / machine (ms)', (saga) => {
+      const step = half(saga);
+      return step
+        ? msTriple(step.choreoCpuMsPerSaga, step.postgresCpuMsPerSaga, step.machineCpuMsPerSaga)
+        : '-';
+    }),
+    row('half rate: checkout HTTP answer p50 / p99, ms', (saga) => {
+      const step = half(saga);
+      return step ? `${fmt(step.checkoutLatency.p50)} / ${fmt(step.checkoutLatency.p99)}` : '-';
+    }),
+    row('half rate: each hop published / handled, p50 / p99 ms', (saga) =>
+      saga.halfRateHops
+        ? `${fmt(saga.halfRateHops.published.p50, 1)} / ${fmt(saga.halfRateHops.published.p99, 1)}; ${fmt(saga.halfRateHops.handled.p50, 1)} / ${fmt(saga.halfRateHops.handled.p99, 1)} (${fmt(saga.halfRateHops.handled.count)} hops)`
+        : 'Redis bus only',
+    ),
+    row(
+      'choreo peak RSS (VmHWM), all actors',
+      (saga) => `${fmt(saga.choreoPeakRssMb)} MB after ${fmt(saga.totalOrders)} orders`,
+      sagas.every((saga) => saga.totalOrders >= 100_000)
+        ? `<= 250 MB after 100k orders: ${verdicts(sagas, (saga) => saga.choreoPeakRssMb <= 250)}`
+        : '<= 250 MB after 100k orders: not run to 100k (--soak-orders 100000)',
+    ),
+    row(
+      'lost orders: dead letters / expired / never final',
+      (saga) =>
+        `${saga.deadLetters === null ? '?' : fmt(saga.deadLetters)} / ${fmt(saga.expired)} / ${fmt(saga.neverFinal)}`,
+      `0 / 0 / 0: ${verdicts(sagas, lost)}`,
+    ),
+    row(
+      'bus in use (/ready); entries in its Redis streams',
+      (saga) => `${saga.reportedBus ?? '?'}; ${fmt(saga.redisStreamEntries)}`,
+      `the bus asked for: ${sagas.map((saga) => `${saga.bus} ${saga.busHonoured ? 'yes' : 'NO'}`).join(', ')}`,
+    ),
+  ];
+}
+
 export function rows(report: BenchReport): Row[] {
   const out: Row[] = [];
-  const { saga, ceiling, store, peer, replay } = report;
-  if (saga) {
-    const best = saga.best;
-    const half = saga.halfRate;
-    out.push({
-      section: 'saga',
-      metric: 'highest rate sustained (checkouts/s offered)',
-      value: fmt(saga.sustainedRate),
-      reference: `${saga.steps.filter((s) => s.label !== 'warm-up').length} steps tried`,
-      target: `>= 1,000: ${verdict(saga.sustainedRate >= 1_000)}`,
-    });
-    if (best) {
-      out.push(
-        {
-          section: 'saga',
-          metric: 'completed sagas/s at that rate',
-          value: fmt(best.completedPerSecond),
-          reference: ceiling ? `ceiling ${fmt(ceiling.sagasPerSecond)}/s` : '',
-          target: ceiling
-            ? `>= 50 % of ceiling: ${fmt((best.completedPerSecond / ceiling.sagasPerSecond) * 100)} %, ${verdict(best.completedPerSecond >= ceiling.sagasPerSecond / 2)}`
-            : '',
-        },
-        {
-          section: 'saga',
-          metric: 'events/s at that rate',
-          value: fmt(best.eventsPerSecond),
-          reference: `${fmt(best.transactionsPerSaga, 1)} PostgreSQL transactions per saga`,
-          target: '',
-        },
-        {
-          section: 'saga',
-          metric: 'choreo CPU at that rate (cores; ms per saga)',
-          value: `${fmt(best.choreoCores, 2)}; ${fmt(best.choreoCpuMsPerSaga, 1)} ms`,
-          reference: `PostgreSQL (choreo's database) ${fmt(best.postgresCpuMsPerSaga, 1)} ms per saga; whole machine ${fmt(best.machineCores, 2)} of ${report.machine.cores} cores, ${fmt(best.machineCpuMsPerSaga, 1)} ms per saga`,
-          target: '',
-        },
-      );
-    }
-    const failed = saga.steps.find((s) => !s.sustained && s.label !== 'warm-up' && s.label !== 'half rate');
-    if (failed) {
-      out.push({
-        section: 'saga',
-        metric: `first rate not sustained: ${fmt(failed.rate)}/s`,
-        value: `${fmt(failed.completedPerSecond)} done/s`,
-        reference: failed.why,
-        target: '',
-      });
-    }
-    if (half) {
-      out.push(
-        {
-          section: 'saga',
-          metric: `latency at ${fmt(half.rate)}/s (p50 / p95 / p99 / max, ms)`,
-          value: `${fmt(half.latency.p50)} / ${fmt(half.latency.p95)} / ${fmt(half.latency.p99)} / ${fmt(half.latency.max)}`,
-          reference: `saga only (CommandeCreee → final): ${fmt(half.sagaLatency.p50)} / ${fmt(half.sagaLatency.p99)} p50/p99`,
-          target: `p50 <= 10, p99 <= 50: ${verdict(half.latency.p50 <= 10 && half.latency.p99 <= 50)}`,
-        },
-        ...(saga.halfRateHops
-          ? [
-              {
-                section: 'saga',
-                metric: 'each hop at that rate: published / handled (p50 / p99, ms)',
-                value: `${fmt(saga.halfRateHops.published.p50, 1)} / ${fmt(saga.halfRateHops.published.p99, 1)}; ${fmt(saga.halfRateHops.handled.p50, 1)} / ${fmt(saga.halfRateHops.handled.p99, 1)}`,
-                reference: `event inserted → XADD by the relay; XADD → next event inserted (${fmt(saga.halfRateHops.handled.count)} hops)`,
-                target: '',
-              },
-            ]
-          : []),
-        {
-          section: 'saga',
-          metric: 'checkout HTTP answer at that rate (p50 / p99, ms)',
-          value: `${fmt(half.checkoutLatency.p50)} / ${fmt(half.checkoutLatency.p99)}`,
-          reference: `${half.completed}/${half.accepted} final`,
-          target: '',
-        },
-      );
-    }
-    out.push({
-      section: 'saga',
-      metric: 'choreo peak RSS (VmHWM), all actors',
-      value: `${fmt(saga.choreoPeakRssMb)} MB`,
-      reference: `after ${fmt(saga.totalOrders)} orders; ${fmt(saga.choreoCpuSeconds, 1)} CPU s in total`,
-      target: `<= 250 MB after 100k orders: ${saga.totalOrders >= 100_000 ? verdict(saga.choreoPeakRssMb <= 250) : 'not run to 100k (--soak-orders 100000)'}`,
-    });
-    out.push({
-      section: 'saga',
-      metric: 'dead letters / commandes expired / never final',
-      value: `${fmt(saga.deadLetters)} / ${fmt(saga.expired)} / ${fmt(saga.neverFinal)}`,
-      reference: `over ${fmt(saga.totalOrders)} orders`,
-      target: `0 / 0 / 0: ${verdict(saga.deadLetters === 0 && saga.expired === 0 && saga.neverFinal === 0)}`,
-    });
-  }
+  const { ceiling, store, peer, replay } = report;
   if (ceiling) {
+    // The ceiling replays one bus's saga; choreo's share of it is that bus's.
+    const replayed = ceiling.cost.bus ? report.saga[ceiling.cost.bus] : null;
+    const done = replayed?.best?.completedPerSecond ?? null;
     out.push({
       section: 'ceiling',
       metric: 'raw pg + ioredis, same ops per saga',
@@ -130,7 +166,10 @@ export function rows(report: BenchReport): Row[] {
       reference:
         `${fmt(ceiling.cost.transactions, 1)} tx + ${fmt(ceiling.cost.xadd + ceiling.cost.xreadgroup + ceiling.cost.xack, 1)} ` +
         `stream ops per saga, ${ceiling.cost.source}: ${fmt(ceiling.transactionsPerSecond)} tx/s + ${fmt(ceiling.redisOpsPerSecond)} stream ops/s`,
-      target: '',
+      target:
+        done !== null && replayed
+          ? `choreo (${replayed.bus} bus) >= 50 % of it: ${fmt((done / ceiling.sagasPerSecond) * 100)} %, ${verdict(done >= ceiling.sagasPerSecond / 2)}`
+          : '',
     });
   }
   if (store) {
@@ -203,6 +242,43 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
 }
 
+/** The saga section, one column per bus. */
+export function sagaTextTable(report: BenchReport): string {
+  const all = sagaRows(report);
+  if (all.length === 0) return '';
+  const buses = sagasRun(report).map((saga) => saga.bus);
+  const header = ['saga section', ...buses.map((bus) => BUS_LABELS[bus]), 'target'];
+  const cells = all.map((row) => [row.metric, ...buses.map((bus) => row.values[bus] ?? ''), row.target]);
+  const widths = header.map((_, index) =>
+    Math.max(...[header, ...cells].map((line) => (line[index] ?? '').length)),
+  );
+  const line = (values: string[]) => values.map((value, index) => pad(value, widths[index] ?? 0)).join('  ');
+  return [
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...cells.map(line),
+    sagaNote(report),
+  ].join('\n');
+}
+
+/** What a reader of the two columns must know. */
+function sagaNote(report: BenchReport): string {
+  const sagas = sagasRun(report);
+  const notes = [
+    `Each bus ran on its own choreo (BUS=<bus>) and a fresh database (${sagas.map((saga) => saga.database).join(', ')}).`,
+  ];
+  if (sagas.some((saga) => saga.bus !== 'redis')) {
+    notes.push('The hop split reads XADD times off Redis stream entry ids: Redis bus only.');
+  }
+  const ignored = sagas.filter((saga) => !saga.busHonoured);
+  if (ignored.length > 0) {
+    notes.push(
+      `This choreo did not honour BUS=${ignored.map((saga) => saga.bus).join(', ')}: that column does not measure the bus it names.`,
+    );
+  }
+  return notes.join('\n');
+}
+
 export function textTable(report: BenchReport): string {
   const all = rows(report);
   const header: Row = {
@@ -215,7 +291,8 @@ export function textTable(report: BenchReport): string {
   const keys: (keyof Row)[] = ['section', 'metric', 'value', 'reference', 'target'];
   const widths = keys.map((key) => Math.max(...[header, ...all].map((row) => row[key].length)));
   const line = (row: Row) => keys.map((key, index) => pad(row[key], widths[index] ?? 0)).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...all.map(line)].join('\n');
+  const table = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...all.map(line)].join('\n');
+  return [sagaTextTable(report), all.length > 0 ? table : ''].filter(Boolean).join('\n\n');
 }
 
 export function machineLine(machine: MachineInfo): string {
@@ -229,20 +306,39 @@ export function markdown(report: BenchReport): string {
     '',
     `Machine: ${machineLine(report.machine)}. PostgreSQL, Redis, choreo and the load generator all run on it.`,
     '',
-    '| section | metric | choreo | reference | target |',
-    '| --- | --- | --- | --- | --- |',
-    ...all.map(
-      (row) => `| ${row.section} | ${row.metric} | ${row.value} | ${row.reference} | ${row.target} |`,
-    ),
   ];
-  if (report.saga) {
+  const sagaTable = sagaRows(report);
+  if (sagaTable.length > 0) {
+    const buses = sagasRun(report).map((saga) => saga.bus);
+    lines.push(
+      `| saga section | ${buses.map((bus) => BUS_LABELS[bus]).join(' | ')} | target |`,
+      `| --- | ${buses.map(() => '---').join(' | ')} | --- |`,
+      ...sagaTable.map(
+        (row) =>
+          `| ${row.metric} | ${buses.map((bus) => row.values[bus] ?? '').join(' | ')} | ${row.target} |`,
+      ),
+      '',
+      sagaNote(report).split('\n').join(' '),
+      '',
+    );
+  }
+  if (all.length > 0) {
+    lines.push(
+      '| section | metric | choreo | reference | target |',
+      '| --- | --- | --- | --- | --- |',
+      ...all.map(
+        (row) => `| ${row.section} | ${row.metric} | ${row.value} | ${row.reference} | ${row.target} |`,
+      ),
+    );
+  }
+  for (const saga of sagasRun(report)) {
     lines.push(
       '',
-      '## Saga steps',
+      `## Saga steps, ${BUS_LABELS[saga.bus]}`,
       '',
       '| step | rate/s | s | final/accepted | done/s | events/s | p50 | p95 | p99 | max | choreo cores | machine cores | choreo CPU ms/saga | PostgreSQL CPU ms/saga | machine CPU ms/saga | PG tx/saga | verdict |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-      ...report.saga.steps.map(
+      ...saga.steps.map(
         (s) =>
           `| ${s.label} | ${s.rate} | ${s.seconds} | ${s.completed}/${s.accepted} | ${fmt(s.completedPerSecond)} | ${fmt(s.eventsPerSecond)} | ${fmt(s.latency.p50)} | ${fmt(s.latency.p95)} | ${fmt(s.latency.p99)} | ${fmt(s.latency.max)} | ${fmt(s.choreoCores, 2)} | ${fmt(s.machineCores, 2)} | ${fmt(s.choreoCpuMsPerSaga, 1)} | ${fmt(s.postgresCpuMsPerSaga, 1)} | ${fmt(s.machineCpuMsPerSaga, 1)} | ${fmt(s.transactionsPerSaga, 1)} | ${s.why} |`,
       ),

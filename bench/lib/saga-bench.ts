@@ -3,20 +3,32 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ChoreoProcess } from './choreo-process.js';
 import { recreateDatabase } from './databases.js';
-import { type HopSplit, measureHopSplit } from './hop-split.js';
+import { type HopSplit, measureHopSplit, redisStreamEntries } from './hop-split.js';
 import { BenchHttp } from './http.js';
-import type { BenchOptions } from './options.js';
+import type { BenchOptions, Bus } from './options.js';
 import { Progress } from './progress.js';
 import { lastPosition, runStep, type StepContext, type StepResult } from './saga-step.js';
 import { BenchShop } from './shop-seed.js';
 import { startVacuumStandIn, type VacuumStandIn } from './vacuum-stand-in.js';
 
 export interface SagaBenchResult {
+  /** The bus asked for (env `BUS`), and the fresh database this run used. */
+  bus: Bus;
+  database: string;
+  /**
+   * Entries left in the Redis streams under this run's prefix at its end: events the Redis bus carried.
+   * Not 0 on the postgres bus means this choreo ignored `BUS=postgres` (it predates the PostgreSQL bus).
+   */
+  redisStreamEntries: number;
+  /** The bus choreo's `/ready` names (null for a choreo whose `/ready` did not name one yet). */
+  reportedBus: string | null;
+  /** Whether the events went on the bus asked for, by `/ready` and by the Redis streams. */
+  busHonoured: boolean;
   steps: StepResult[];
   sustainedRate: number;
   best: StepResult | null;
   halfRate: StepResult | null;
-  /** Each hop of the sagas at half rate, split at its publication on Redis. */
+  /** Each hop of the sagas at half rate, split at its publication on Redis: the Redis bus only. */
   halfRateHops: HopSplit | null;
   soak: StepResult | null;
   totalOrders: number;
@@ -26,29 +38,37 @@ export interface SagaBenchResult {
   /**
    * Should all be 0: entries no consumer could apply, commandes that timed out instead of finishing, and
    * commandes whose saga had not reached a final state when the run ended (an event lost on the way).
+   * Dead letters are counted as a user sees them, `GET /api/dead-letters` (up to 1,000; null if it failed).
    */
-  deadLetters: number;
+  deadLetters: number | null;
   expired: number;
   neverFinal: number;
 }
 
-export const SAGA_DATABASE = 'choreo_bench';
+/** Each bus gets a database of its own, created anew: choreo records the bus it uses in its database. */
+export const sagaDatabase = (bus: Bus): string => `choreo_bench_${bus}`;
+
+const DEAD_LETTER_LIMIT = 1_000;
 
 /**
- * Starts choreo as a user would, seeds a shop over HTTP, then searches the highest checkout rate whose
- * sagas keep up, and measures latency at half that rate.
+ * Starts choreo as a user would, on one bus (`BUS=redis|postgres`) and a fresh database, seeds a shop over
+ * HTTP, then searches the highest checkout rate whose sagas keep up, and measures latency at half that rate.
  */
-export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResult> {
+export async function runSagaBench(options: BenchOptions, bus: Bus): Promise<SagaBenchResult> {
   const progress = new Progress();
-  const databaseUrl = await recreateDatabase(options.adminUrl, SAGA_DATABASE);
+  const database = sagaDatabase(bus);
+  const databaseUrl = await recreateDatabase(options.adminUrl, database);
   const streamPrefix = `bench:${Date.now().toString(36)}:${randomBytes(3).toString('hex')}:`;
   const choreo = await ChoreoProcess.start({
     databaseUrl,
     redisUrl: options.redisUrl,
     streamPrefix,
-    profileDir: options.profile ? 'bench/results/profiles' : undefined,
+    profileDir: options.profile ? `bench/results/profiles/${bus}` : undefined,
+    logName: `choreo-${bus}.log`,
+    env: { BUS: bus },
   });
   const http = new BenchHttp(choreo.baseUrl, 128);
+  const reportedBus = await busInUse(http);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const counters = new Redis(options.redisUrl, { lazyConnect: false });
   pool.on('error', () => {});
@@ -62,7 +82,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
     progress.done(
       `seeded ${shop.magasins.length} stores, ${shop.available.length} products in stock, ${shop.soldOut.length} sold out`,
     );
-    vacuum = await startVacuumStandIn(pool, SAGA_DATABASE);
+    vacuum = await startVacuumStandIn(pool, database);
     if (vacuum.reason) progress.done(vacuum.reason);
     const context: StepContext = {
       http,
@@ -73,7 +93,7 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
       drainGraceMs: options.drainGraceMs,
       maxDrainMs: options.maxDrainMs,
       p99BoundMs: options.p99BoundMs,
-      database: SAGA_DATABASE,
+      database,
       origin: performance.timeOrigin + performance.now(),
     };
     const step = async (label: string, rate: number, seconds: number): Promise<StepResult> => {
@@ -126,20 +146,27 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
       Math.max(1, Math.round((sustainedRate || options.startRate) / 2)),
       options.halfRateSeconds,
     );
-    const halfRateHops = await measureHopSplit(
-      pool,
-      counters,
-      streamPrefix,
-      beforeHalfRate.position,
-      beforeHalfRate.at,
-    );
+    // The split reads each event's XADD time off its stream entry id: there is nothing like it on the
+    // PostgreSQL bus, whose consumers read the event store itself.
+    const halfRateHops =
+      bus === 'redis'
+        ? await measureHopSplit(pool, counters, streamPrefix, beforeHalfRate.position, beforeHalfRate.at)
+        : null;
     let soak: StepResult | null = null;
     if (options.soakOrders > totalOrders) {
       const rate = Math.max(1, Math.round((sustainedRate || options.startRate) / 2));
       soak = await step('soak', rate, Math.ceil((options.soakOrders - totalOrders) / rate));
     }
     const sample = choreo.sample();
-    const deadLetters = await counters.xlen(`${streamPrefix}choreo.dead-letters`);
+    const deadLetters = await countDeadLetters(http);
+    const streamEntries = await redisStreamEntries(counters, streamPrefix);
+    const busHonoured =
+      (reportedBus === null || reportedBus === bus) && (bus === 'redis') === streamEntries > 0;
+    if (!busHonoured) {
+      progress.done(
+        `note: this choreo did not run on the ${bus} bus (/ready names ${reportedBus ?? 'no bus'}; ${streamEntries} entries in the Redis streams under the run's prefix): the ${bus} column does not measure it`,
+      );
+    }
     const expired = await pool.query<{ count: number }>(
       "SELECT count(*)::int AS count FROM events WHERE event_type = 'CommandeExpiree'",
     );
@@ -149,12 +176,17 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
          AND NOT EXISTS (SELECT 1 FROM sagas AS s WHERE s.commande_id = c.aggregate_id AND s.final)`,
     );
     const neverFinal = unfinished.rows[0]?.count ?? 0;
-    if (deadLetters > 0 || (expired.rows[0]?.count ?? 0) > 0 || neverFinal > 0) {
+    if (deadLetters !== 0 || (expired.rows[0]?.count ?? 0) > 0 || neverFinal > 0) {
       progress.done(
-        `anomalies: ${deadLetters} dead letters, ${expired.rows[0]?.count ?? 0} commandes expired, ${neverFinal} never final (see bench/results/choreo.log)`,
+        `anomalies: ${deadLetters ?? 'uncounted'} dead letters, ${expired.rows[0]?.count ?? 0} commandes expired, ${neverFinal} never final (see bench/results/choreo-${bus}.log)`,
       );
     }
     return {
+      bus,
+      database,
+      redisStreamEntries: streamEntries,
+      reportedBus,
+      busHonoured,
       deadLetters,
       expired: expired.rows[0]?.count ?? 0,
       neverFinal,
@@ -177,6 +209,27 @@ export async function runSagaBench(options: BenchOptions): Promise<SagaBenchResu
     const code = await choreo.stop();
     if (code !== 0) process.stderr.write(`choreo exited with ${code}\n${choreo.logTail}\n`);
     await deleteStreams(options.redisUrl, streamPrefix);
+  }
+}
+
+/** The bus `/ready` names. */
+async function busInUse(http: BenchHttp): Promise<string | null> {
+  try {
+    const reply = await http.send('GET', '/ready');
+    const body = reply.body as { bus?: unknown } | null;
+    return typeof body?.bus === 'string' ? body.bus : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Dead letters as a user reads them, whichever bus keeps them. */
+async function countDeadLetters(http: BenchHttp): Promise<number | null> {
+  try {
+    const reply = await http.send('GET', `/api/dead-letters?limit=${DEAD_LETTER_LIMIT}`);
+    return reply.status === 200 && Array.isArray(reply.body) ? reply.body.length : null;
+  } catch {
+    return null;
   }
 }
 
