@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   dashboardQueries,
   metricNamesIn,
@@ -7,8 +7,9 @@ import {
   substituteGrafanaVariables,
 } from './support/dashboard-queries.js';
 import { eventually } from './support/eventually.js';
-import { assertPrometheusInstalled, PrometheusServer } from './support/prometheus-server.js';
+import { PrometheusServer } from './support/prometheus-server.js';
 import { declaredMetricNames } from './support/prometheus-text.js';
+import { describeNeeding } from './support/servers.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
@@ -41,119 +42,111 @@ function describeQuery(query: PanelQuery): string {
   return `${query.dashboard} › "${query.panel}" [${query.refId}]: ${query.expr}`;
 }
 
-describe('the Grafana dashboards, evaluated by a real Prometheus scraping a running choreo', () => {
-  const queries = DASHBOARD_FILES.flatMap((file) => dashboardQueries(file));
-  let system: TestSystem | undefined;
-  let prometheus: PrometheusServer | undefined;
-  let missingPrometheus: unknown;
+// Without Prometheus the file is skipped with one line saying so; CI (CHOREO_TEST_REQUIRE_ALL=1) fails instead.
+describeNeeding(
+  ['prometheus'],
+  'the Grafana dashboards, evaluated by a real Prometheus scraping a running choreo',
+  () => {
+    const queries = DASHBOARD_FILES.flatMap((file) => dashboardQueries(file));
+    let system: TestSystem | undefined;
+    let prometheus: PrometheusServer | undefined;
 
-  /** The running Prometheus; without one, every test that needs it fails (never skips) and says why. */
-  function scraper(): PrometheusServer {
-    if (missingPrometheus) throw missingPrometheus;
-    if (!prometheus) throw new Error('Prometheus did not start: see the error of beforeAll');
-    return prometheus;
-  }
-
-  beforeAll(async () => {
-    // given Prometheus scraping choreo every second
-    try {
-      assertPrometheusInstalled();
-    } catch (error) {
-      missingPrometheus = error;
-      return;
+    function scraper(): PrometheusServer {
+      if (!prometheus) throw new Error('Prometheus did not start: see the error of beforeAll');
+      return prometheus;
     }
-    system = await TestSystem.start('dashboards', { choreo: { processMetrics: true } });
-    const running = await PrometheusServer.start({
-      target: new URL(system.api.baseUrl).host,
-      job: 'choreo',
-      scrapeIntervalSeconds: 1,
-    });
-    prometheus = running;
-    await eventually(
-      () => running.valueOf('up{job="choreo"}'),
-      (up) => up === 1,
-      { ...WAIT, description: 'Prometheus to scrape choreo (up{job="choreo"} == 1)' },
-    );
 
-    // when two waves of successful and failed orders are placed, each seen by Prometheus before the
-    // next, so that rates and quantiles have increases between scrapes to work on
-    const shop = new Shop(system.api);
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(10);
-    const rare = await shop.produit(10);
-    await shop.setStock(magasin, produit, 100);
-    await shop.setStock(magasin, rare, 1);
-    const catalogue = {
-      magasin,
-      produit,
-      rare,
-      riche: await shop.client(1_000),
-      pauvre: await shop.client(5),
-    };
-    for (const wave of [1, 2]) {
-      await orderWave(shop, catalogue);
+    beforeAll(async () => {
+      // given Prometheus scraping choreo every second
+      system = await TestSystem.start('dashboards', { choreo: { processMetrics: true } });
+      const running = await PrometheusServer.start({
+        target: new URL(system.api.baseUrl).host,
+        job: 'choreo',
+        scrapeIntervalSeconds: 1,
+      });
+      prometheus = running;
       await eventually(
-        () =>
-          Promise.all([
-            running.valueOf('sum(saga_commande_succes_total)'),
-            running.valueOf('sum(saga_commande_echec_total)'),
-            running.valueOf('sum(commande_etat_total{etat="annulee"})'),
-          ]),
-        ([succes, echecs, annulees]) => succes === wave && echecs === 2 * wave && annulees === wave,
-        { ...WAIT, description: `Prometheus to have scraped the orders of wave ${wave}` },
+        () => running.valueOf('up{job="choreo"}'),
+        (up) => up === 1,
+        { ...WAIT, description: 'Prometheus to scrape choreo (up{job="choreo"} == 1)' },
       );
-    }
-  }, 300_000);
 
-  afterAll(async () => {
-    await prometheus?.stop();
-    await system?.stop();
-  });
-
-  it('has a Prometheus to run against (.ci/run installs the Debian package)', () => {
-    expect(scraper()).toBeInstanceOf(PrometheusServer);
-  });
-
-  it('finds the PromQL of every panel of both dashboards, all on the provisioned datasource', () => {
-    const provisioning = readFileSync(
-      new URL('../observability/grafana/provisioning/datasources/prometheus.yml', import.meta.url),
-      'utf8',
-    );
-    expect(provisioning).toMatch(new RegExp(`^\\s*uid: ${DATASOURCE_UID}$`, 'm'));
-    for (const file of DASHBOARD_FILES) {
-      expect(queries.filter((query) => query.dashboard === file).length, file).toBeGreaterThan(10);
-    }
-    const elsewhere = queries.filter((query) => query.datasourceUid !== DATASOURCE_UID).map(describeQuery);
-    expect(elsewhere).toEqual([]);
-  });
-
-  it('answers every panel query with data', async () => {
-    const failures: string[] = [];
-    for (const query of queries) {
-      const result = await scraper().query(substituteGrafanaVariables(query.expr));
-      if (!result.ok) failures.push(`${describeQuery(query)}\n    → ${result.error}`);
-      else if (result.samples.length === 0) failures.push(`${describeQuery(query)}\n    → no data`);
-      else if (!result.samples.some((sample) => Number.isFinite(sample.value))) {
-        failures.push(`${describeQuery(query)}\n    → only NaN or infinite values`);
+      // when two waves of successful and failed orders are placed, each seen by Prometheus before the
+      // next, so that rates and quantiles have increases between scrapes to work on
+      const shop = new Shop(system.api);
+      const magasin = await shop.magasin();
+      const produit = await shop.produit(10);
+      const rare = await shop.produit(10);
+      await shop.setStock(magasin, produit, 100);
+      await shop.setStock(magasin, rare, 1);
+      const catalogue = {
+        magasin,
+        produit,
+        rare,
+        riche: await shop.client(1_000),
+        pauvre: await shop.client(5),
+      };
+      for (const wave of [1, 2]) {
+        await orderWave(shop, catalogue);
+        await eventually(
+          () =>
+            Promise.all([
+              running.valueOf('sum(saga_commande_succes_total)'),
+              running.valueOf('sum(saga_commande_echec_total)'),
+              running.valueOf('sum(commande_etat_total{etat="annulee"})'),
+            ]),
+          ([succes, echecs, annulees]) => succes === wave && echecs === 2 * wave && annulees === wave,
+          { ...WAIT, description: `Prometheus to have scraped the orders of wave ${wave}` },
+        );
       }
-    }
-    expect(failures, `panels without data:\n${failures.join('\n')}`).toEqual([]);
-  });
+    }, 300_000);
 
-  it('names only metrics that choreo declares, even behind `or vector(0)`', async () => {
-    const scraped = await scraper().metricNames();
-    const metrics = await system?.api.get('/metrics');
-    const declared = declaredMetricNames(metrics?.text ?? '');
-    const unknown: string[] = [];
-    for (const query of queries) {
-      const names = metricNamesIn(query.expr);
-      if (names.length === 0) unknown.push(`${describeQuery(query)}\n    → names no metric`);
-      for (const name of names.filter(
-        (candidate) => !scraped.includes(candidate) && !declared.has(candidate),
-      )) {
-        unknown.push(`${describeQuery(query)}\n    → ${name} is neither scraped nor declared on /metrics`);
+    afterAll(async () => {
+      await prometheus?.stop();
+      await system?.stop();
+    });
+
+    it('finds the PromQL of every panel of both dashboards, all on the provisioned datasource', () => {
+      const provisioning = readFileSync(
+        new URL('../observability/grafana/provisioning/datasources/prometheus.yml', import.meta.url),
+        'utf8',
+      );
+      expect(provisioning).toMatch(new RegExp(`^\\s*uid: ${DATASOURCE_UID}$`, 'm'));
+      for (const file of DASHBOARD_FILES) {
+        expect(queries.filter((query) => query.dashboard === file).length, file).toBeGreaterThan(10);
       }
-    }
-    expect(unknown, `panels naming unknown metrics:\n${unknown.join('\n')}`).toEqual([]);
-  });
-});
+      const elsewhere = queries.filter((query) => query.datasourceUid !== DATASOURCE_UID).map(describeQuery);
+      expect(elsewhere).toEqual([]);
+    });
+
+    it('answers every panel query with data', async () => {
+      const failures: string[] = [];
+      for (const query of queries) {
+        const result = await scraper().query(substituteGrafanaVariables(query.expr));
+        if (!result.ok) failures.push(`${describeQuery(query)}\n    → ${result.error}`);
+        else if (result.samples.length === 0) failures.push(`${describeQuery(query)}\n    → no data`);
+        else if (!result.samples.some((sample) => Number.isFinite(sample.value))) {
+          failures.push(`${describeQuery(query)}\n    → only NaN or infinite values`);
+        }
+      }
+      expect(failures, `panels without data:\n${failures.join('\n')}`).toEqual([]);
+    });
+
+    it('names only metrics that choreo declares, even behind `or vector(0)`', async () => {
+      const scraped = await scraper().metricNames();
+      const metrics = await system?.api.get('/metrics');
+      const declared = declaredMetricNames(metrics?.text ?? '');
+      const unknown: string[] = [];
+      for (const query of queries) {
+        const names = metricNamesIn(query.expr);
+        if (names.length === 0) unknown.push(`${describeQuery(query)}\n    → names no metric`);
+        for (const name of names.filter(
+          (candidate) => !scraped.includes(candidate) && !declared.has(candidate),
+        )) {
+          unknown.push(`${describeQuery(query)}\n    → ${name} is neither scraped nor declared on /metrics`);
+        }
+      }
+      expect(unknown, `panels naming unknown metrics:\n${unknown.join('\n')}`).toEqual([]);
+    });
+  },
+);

@@ -8,8 +8,8 @@ import { freePort } from './free-port.js';
 const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? 'prometheus';
 
 /**
- * Fails, with what to do about it, when the Prometheus binary is missing: the dashboards test must not
- * be skipped silently on a machine that lacks it.
+ * Fails, with what to do about it, when the Prometheus binary is missing (a test file that needs it says
+ * so with describeNeeding(['prometheus'], …), which skips it, or fails it in CI, before getting here).
  */
 export function assertPrometheusInstalled(): void {
   const probe = spawnSync(PROMETHEUS_BIN, ['--version'], { encoding: 'utf8' });

@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const DEFAULT_TEST_DATABASE_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * The server the test databases are made on: the machine's, or the embedded one that global-setup.ts
+ * starts when none answers (it sets TEST_DATABASE_ADMIN_URL for the workers).
+ */
+export const TEST_DATABASE_ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? DEFAULT_TEST_DATABASE_ADMIN_URL;
+const ADMIN_URL = TEST_DATABASE_ADMIN_URL;
+
+/** host:port of that server, for a test that puts a proxy in front of it. */
+export const TEST_DATABASE_HOST = new URL(ADMIN_URL).hostname;
+export const TEST_DATABASE_PORT = Number(new URL(ADMIN_URL).port || 5432);
 
 export interface TestDatabase {
   url: string;
