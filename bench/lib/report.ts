@@ -265,7 +265,7 @@ export function sagaTextTable(report: BenchReport): string {
 function sagaNote(report: BenchReport): string {
   const sagas = sagasRun(report);
   const notes = [
-    `Each bus ran on its own choreo (BUS=<bus>) and a fresh database (${sagas.map((saga) => saga.database).join(', ')}).`,
+    `Each bus ran on its own choreo and a fresh database: ${sagas.map((saga) => `BUS=${saga.bus} on ${saga.database}`).join(', ')}.`,
   ];
   if (sagas.some((saga) => saga.bus !== 'redis')) {
     notes.push('The hop split reads XADD times off Redis stream entry ids: Redis bus only.');
