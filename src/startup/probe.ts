@@ -51,7 +51,11 @@ export async function probeRedis(url: string, timeoutMs: number): Promise<ProbeR
     enableOfflineQueue: false,
     enableReadyCheck: false,
   });
-  redis.on('error', () => {});
+  // ioredis rejects connect() with "Connection is closed."; the reason (ECONNREFUSED…) comes as an event.
+  let socketError: unknown;
+  redis.on('error', (error: unknown) => {
+    socketError = error;
+  });
   try {
     await redis.connect();
     const pong = await redis.ping();
@@ -60,7 +64,7 @@ export async function probeRedis(url: string, timeoutMs: number): Promise<ProbeR
       : { outcome: 'refuses', reason: `PING answered ${JSON.stringify(pong)}` };
   } catch (error) {
     // NOAUTH, WRONGPASS…: a Redis is there but will not serve us.
-    const reason = reasonOf(error);
+    const reason = reasonOf(socketError ?? error);
     const answered = /^(NOAUTH|WRONGPASS|ERR|NOPERM)\b/.test(reason);
     return { outcome: answered ? 'refuses' : 'silent', reason };
   } finally {
