@@ -74,6 +74,8 @@ export interface Bus {
   /** Where the events travel, for the start banner and logs (no password). */
   readonly description: string;
   readonly deadLetters: DeadLetterStore;
+  /** The checkpoint of the reader that makes committed events available to consumers (relay_lag_events). */
+  readonly publisherCheckpoint: string;
   subscribe(subscription: Subscription): BusConsumer;
   /**
    * Work of the process that hosts the relay: for Redis Streams, publishing the event store and trimming

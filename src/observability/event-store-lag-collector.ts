@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
+import { POSTGRES_BUS_PUBLISHED_CHECKPOINT } from '../bus/postgres/postgres-bus.js';
 import { OUTBOX_RELAY_CHECKPOINT } from '../bus/redis-streams/outbox-relay.js';
 import type { Pool } from '../persistence/database.js';
 import { METRIC } from './metrics.js';
@@ -19,12 +20,21 @@ export const MAX_COUNTED_LAG = 100_000;
 
 const rowSchema = z.object({ head: z.number().int(), name: z.string(), behind: z.number().int() });
 
+function isBusCheckpoint(name: string): boolean {
+  return (
+    name.startsWith('bus:') || name === OUTBOX_RELAY_CHECKPOINT || name === POSTGRES_BUS_PUBLISHED_CHECKPOINT
+  );
+}
+
 /**
- * How many events each reader of the event store (the relay, the projections) has still to handle: the
- * rows after its checkpoint's position, the order it reads them in.
- * A relay that never ran has no checkpoint yet and counts as behind by every event.
+ * How many events each reader of the event store (the bus's publisher, the projections) has still to
+ * handle: the rows after its checkpoint's position, the order it reads them in. A publisher that never
+ * ran has no checkpoint yet and counts as behind by every event.
  */
-export async function readEventStoreLag(pool: Pool): Promise<EventStoreLag> {
+export async function readEventStoreLag(
+  pool: Pool,
+  publisherCheckpoint: string = OUTBOX_RELAY_CHECKPOINT,
+): Promise<EventStoreLag> {
   const result = await pool.query(
     `WITH readers AS (
        SELECT name, position FROM checkpoints
@@ -38,13 +48,14 @@ export async function readEventStoreLag(pool: Pool): Promise<EventStoreLag> {
                 WHERE e.position > r.position
                 LIMIT $2) AS unread)::int AS behind
        FROM readers AS r`,
-    [OUTBOX_RELAY_CHECKPOINT, MAX_COUNTED_LAG],
+    [publisherCheckpoint, MAX_COUNTED_LAG],
   );
   const rows = result.rows.map((raw) => rowSchema.parse(raw));
   const lag: EventStoreLag = { head: rows[0]?.head ?? 0, relayLag: 0, projectionLags: new Map() };
   for (const { name, behind } of rows) {
-    if (name === OUTBOX_RELAY_CHECKPOINT) lag.relayLag = behind;
-    else lag.projectionLags.set(name, behind);
+    if (name === publisherCheckpoint) lag.relayLag = behind;
+    // The PostgreSQL bus's consumer groups are readers too; their lag is consumer_group_lag.
+    else if (!isBusCheckpoint(name)) lag.projectionLags.set(name, behind);
   }
   return lag;
 }
@@ -62,7 +73,7 @@ export function registerEventStoreLagMetrics(registry: Registry, probe: ScrapePr
   });
   new Gauge({
     name: METRIC.relayLag,
-    help: `Events appended to the event store that the outbox relay has not published to Redis yet (counted up to ${MAX_COUNTED_LAG})`,
+    help: `Events appended to the event store that the bus has not published yet: the outbox relay to Redis, or the PostgreSQL bus's publication counter (counted up to ${MAX_COUNTED_LAG})`,
     registers: [registry],
     async collect() {
       const lag = await probe.sample();

@@ -43,7 +43,7 @@ export function registerScrapeCollectors(options: ScrapeCollectorsOptions): void
   });
   const eventStore = new ScrapeProbe({
     name: 'event_store',
-    read: () => readEventStoreLag(pool),
+    read: () => readEventStoreLag(pool, bus.publisherCheckpoint),
     timeoutMs,
     logger,
   });

@@ -26,6 +26,7 @@ const checkpointRowSchema = z.object({ name: z.string(), position: z.number().in
  */
 export class PostgresBus implements Bus {
   readonly kind = 'postgres' as const;
+  readonly publisherCheckpoint = POSTGRES_BUS_PUBLISHED_CHECKPOINT;
   readonly description = 'the PostgreSQL bus (consumer groups read the event store)';
   readonly deadLetters: DeadLetterTable;
   private publishedCounter: CheckpointedReader | null = null;

@@ -7,7 +7,7 @@ import type { CheckpointedReader } from '../../persistence/checkpointed-reader.j
 import type { Bus, BusConsumer, Subscription } from '../bus.js';
 import type { BusDependencies } from '../bus-dependencies.js';
 import { DeadLetterStream } from './dead-letter-stream.js';
-import { createOutboxRelay } from './outbox-relay.js';
+import { createOutboxRelay, OUTBOX_RELAY_CHECKPOINT } from './outbox-relay.js';
 import { createRedis, type Redis, redactUrl } from './redis.js';
 import { busLagOf, readStreamStats, registerStreamVolumeMetrics } from './stream-collector.js';
 import { StreamConsumer } from './stream-consumer.js';
@@ -31,6 +31,7 @@ export interface RedisStreamsBusOptions extends BusDependencies {
  */
 export class RedisStreamsBus implements Bus {
   readonly kind = 'redis' as const;
+  readonly publisherCheckpoint = OUTBOX_RELAY_CHECKPOINT;
   readonly keys: StreamKeys;
   readonly deadLetters: DeadLetterStream;
   private readonly redis: Redis;
