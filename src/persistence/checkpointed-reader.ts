@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StoredEvent } from '../domain/events.js';
+import { RepeatedFailure } from '../observability/repeated-failure.js';
 import { type Pool, type PoolClient, withTransaction } from './database.js';
 import { EVENT_COLUMNS, GAP_SAFE_COLUMNS, type PositionGap, takeGapSafe } from './event-store.js';
 import type { EventStoreNotifier } from './event-store-notifier.js';
@@ -58,11 +59,13 @@ export class CheckpointedReader {
   private checkpointCreated = false;
   private notifiedWhileBusy = false;
   private readonly holeWatch: HoleWatch;
+  private readonly failure: RepeatedFailure;
 
   constructor(private readonly options: CheckpointedReaderOptions) {
     this.batchSize = options.batchSize ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.gapRetryMs = options.gapRetryMs ?? 10;
+    this.failure = new RepeatedFailure(options.logger, `event store reader ${options.name}`);
     this.holeWatch = new HoleWatch({
       reader: options.name,
       pool: options.pool,
@@ -184,12 +187,10 @@ export class CheckpointedReader {
       try {
         outcome = await this.processBatch();
         failures = 0;
+        this.failure.succeeded({ reader: this.options.name });
       } catch (error) {
         failures += 1;
-        this.options.logger.error(
-          { err: error, reader: this.options.name },
-          'event store reader failed, retrying',
-        );
+        this.failure.failed(error, { reader: this.options.name });
         outcome = { kind: 'idle' };
       }
       await this.holeWatch.observe(this.gap);

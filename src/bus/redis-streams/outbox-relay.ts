@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
+import { UnavailableError } from '../../domain/errors.js';
 import { isSagaEventType, type StoredEvent } from '../../domain/events.js';
 import { crashPoint } from '../../fault-injection.js';
 import { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import type { Pool } from '../../persistence/database.js';
 import type { EventStoreNotifier } from '../../persistence/event-store-notifier.js';
 import { encodeEnvelope } from '../envelope-codec.js';
-import type { Redis } from './redis.js';
+import { type Redis, redactUrl } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 
 /** Names the relay's checkpoint: how far, in commit order, it has published the event store. */
@@ -14,6 +15,8 @@ export const OUTBOX_RELAY_CHECKPOINT = 'outbox-relay';
 export interface OutboxRelayOptions {
   pool: Pool;
   redis: Redis;
+  /** For messages: which Redis the relay waits for when it is away. */
+  redisUrl: string;
   keys: StreamKeys;
   notifier: EventStoreNotifier;
   logger: Logger;
@@ -32,6 +35,13 @@ export interface OutboxRelayOptions {
  */
 export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedReader {
   const { redis, keys } = options;
+  // ioredis would give up on each command after its retries, with an error that names neither Redis nor
+  // REDIS_URL; the reader retries the batch anyway.
+  const assertConnected = (): void => {
+    if (redis.status !== 'ready') {
+      throw new UnavailableError(`Redis at ${redactUrl(options.redisUrl)} (REDIS_URL) is unreachable`);
+    }
+  };
   const maxLength = String(options.maxStreamLength ?? 1_000_000);
   return new CheckpointedReader({
     name: OUTBOX_RELAY_CHECKPOINT,
@@ -40,8 +50,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
     logger: options.logger,
     batchSize: 500,
     // The marker is set with every batch published; Redis without it lost the streams (and the marker).
-    rewind: async () => (await redis.exists(keys.relayMarker)) === 0,
+    rewind: async () => {
+      assertConnected();
+      return (await redis.exists(keys.relayMarker)) === 0;
+    },
     handle: async (_tx, events) => {
+      assertConnected();
       const pipeline = redis.pipeline();
       for (const event of events) {
         if (!isSagaEventType(event.event_type)) continue;

@@ -6,6 +6,7 @@ import { ScrapeProbe } from '../../observability/scrape-probe.js';
 import type { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import type { Bus, BusConsumer, Subscription } from '../bus.js';
 import type { BusDependencies } from '../bus-dependencies.js';
+import { delay } from '../commande-dispatcher.js';
 import { DeadLetterStream } from './dead-letter-stream.js';
 import { createOutboxRelay, OUTBOX_RELAY_CHECKPOINT } from './outbox-relay.js';
 import { createRedis, type Redis, redactUrl } from './redis.js';
@@ -13,6 +14,9 @@ import { busLagOf, readStreamStats, registerStreamVolumeMetrics } from './stream
 import { StreamConsumer } from './stream-consumer.js';
 import { StreamKeys } from './stream-keys.js';
 import { StreamTrimmer } from './stream-trimmer.js';
+
+/** How long closing waits for work stuck on a Redis that went away. */
+const GIVE_UP_ON_REDIS_MS = 1_000;
 
 export interface RedisStreamsBusOptions extends BusDependencies {
   redisUrl: string;
@@ -71,6 +75,7 @@ export class RedisStreamsBus implements Bus {
     this.relay = createOutboxRelay({
       pool,
       redis: this.redis,
+      redisUrl: this.options.redisUrl,
       keys: this.keys,
       notifier,
       logger,
@@ -125,8 +130,10 @@ export class RedisStreamsBus implements Bus {
 
   /** Stops publishing (after the consumers stopped: what they appended last is published first). */
   async close(): Promise<void> {
-    await this.trimmer?.stop();
-    await this.relay?.stop();
+    const stopping = Promise.all([this.trimmer?.stop(), this.relay?.stop()]);
+    // Commands waiting for a Redis that went away wait for its return: give them a moment, then leave.
+    if (this.redis.status === 'ready') await stopping;
+    else await Promise.race([stopping, delay(GIVE_UP_ON_REDIS_MS)]);
     this.redis.disconnect();
   }
 }

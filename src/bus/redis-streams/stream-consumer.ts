@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { crashPoint } from '../../fault-injection.js';
+import { RepeatedFailure } from '../../observability/repeated-failure.js';
 import type { BusConsumer, DeliveryEvents, EventHandlers } from '../bus.js';
 import { CommandeDispatcher, type Delivery, delay } from '../commande-dispatcher.js';
 import { decodeEnvelope } from '../envelope-codec.js';
@@ -29,6 +30,9 @@ export interface StreamConsumerOptions extends EventHandlers {
   lingerMs?: number;
 }
 
+/** How long stopping waits for a loop stuck on a Redis that went away. */
+const GIVE_UP_ON_REDIS_MS = 500;
+
 interface EntryDelivery extends Delivery {
   entry: RawEntry;
 }
@@ -48,6 +52,7 @@ export class StreamConsumer implements BusConsumer {
   private readonly lingerMs: number;
   private readonly dispatcher: CommandeDispatcher;
   private readonly sweep: PendingEntrySweep;
+  private readonly readFailure: RepeatedFailure;
   /** Applied and committed, to be acknowledged with the next read (one round trip for both). */
   private unacked: RawEntry[] = [];
 
@@ -56,6 +61,7 @@ export class StreamConsumer implements BusConsumer {
     this.batchSize = options.batchSize ?? 100;
     this.blockMs = options.blockMs ?? 2_000;
     this.lingerMs = options.lingerMs ?? 2;
+    this.readFailure = new RepeatedFailure(options.logger, `reading the streams for ${options.group}`);
     this.dispatcher = new CommandeDispatcher({
       group: options.group,
       logger: options.logger,
@@ -95,7 +101,13 @@ export class StreamConsumer implements BusConsumer {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    await this.loop;
+    if (this.redis.status === 'ready') {
+      await this.loop;
+    } else {
+      // A read waiting on a Redis that went away waits for its return (and ioredis keeps it queued even
+      // after disconnect): give it a moment, then leave it. Nothing is lost: the entries stay pending.
+      await Promise.race([this.loop, delay(GIVE_UP_ON_REDIS_MS)]);
+    }
     await this.ack(this.unacked).catch((error: unknown) => {
       this.options.logger.warn(
         { err: error, group: this.options.group },
@@ -119,6 +131,7 @@ export class StreamConsumer implements BusConsumer {
         for (const entry of entries) pendingCursor.set(entry.stream, entry.id);
         await this.process(entries);
         failures = 0;
+        this.readFailure.succeeded({ group: this.options.group });
         if (entries.length > 1 && this.lingerMs > 0 && this.running) await delay(this.lingerMs);
       } catch (error) {
         if (error instanceof Error && error.message.startsWith('NOGROUP')) {
@@ -129,7 +142,7 @@ export class StreamConsumer implements BusConsumer {
           continue;
         }
         failures += 1;
-        this.options.logger.warn({ err: error, group: this.options.group }, 'stream read failed, retrying');
+        this.readFailure.failed(error, { group: this.options.group });
         await delay(Math.min(100 * 2 ** failures, 2_000));
       }
     }

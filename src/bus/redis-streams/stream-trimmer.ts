@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StreamName } from '../../domain/events.js';
+import { RepeatedFailure } from '../../observability/repeated-failure.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 import { type GroupInfo, isNoSuchKey, parseGroupsReply, parseOldestPending } from './stream-reply.js';
@@ -46,18 +47,19 @@ function earlier(a: string, b: string): string {
 export class StreamTrimmer {
   private timer: NodeJS.Timeout | null = null;
   private pass: Promise<void> | null = null;
+  private readonly failure: RepeatedFailure;
 
-  constructor(private readonly options: StreamTrimmerOptions) {}
+  constructor(private readonly options: StreamTrimmerOptions) {
+    this.failure = new RepeatedFailure(options.logger, 'trimming the streams');
+  }
 
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
       if (this.pass) return;
       this.pass = this.trimAll()
-        .then(() => undefined)
-        .catch((error: unknown) => {
-          this.options.logger.warn({ err: error }, 'trimming the streams failed; trying again later');
-        })
+        .then(() => this.failure.succeeded())
+        .catch((error: unknown) => this.failure.failed(error))
         .finally(() => {
           this.pass = null;
         });
