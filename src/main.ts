@@ -1,5 +1,5 @@
 import { Choreo } from './app.js';
-import { type BusKind, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { formatBanner } from './startup/banner.js';
 import { stopWhenNpmStartEnds } from './startup/npm-parent.js';
 import { type ResolvedDatabase, resolveDatabase } from './startup/resolve-database.js';
@@ -10,15 +10,6 @@ const SHUTDOWN_GRACE_MS = 15_000;
 /** Start-up progress and refusals: plain lines for the person at the terminal, never a stack trace. */
 function say(line: string): void {
   process.stderr.write(`choreo: ${line}\n`);
-}
-
-/**
- * Until app.ts exposes `choreo.busKind` (issue 17, bus port), the bus is Redis Streams.
- * TODO(issue 17): read `choreo.busKind` directly once it exists.
- */
-function busKindOf(choreo: Choreo): BusKind {
-  const kind: unknown = Reflect.get(choreo, 'busKind');
-  return kind === 'postgres' ? 'postgres' : 'redis';
 }
 
 async function main(): Promise<void> {
@@ -41,7 +32,7 @@ async function main(): Promise<void> {
         address,
         database: database.description,
         embeddedDataDir: database.embedded?.dataDir ?? null,
-        bus: busKindOf(choreo),
+        bus: choreo.busKind,
         config,
       })}\n`,
     );

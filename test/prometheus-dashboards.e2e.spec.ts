@@ -42,9 +42,10 @@ function describeQuery(query: PanelQuery): string {
   return `${query.dashboard} › "${query.panel}" [${query.refId}]: ${query.expr}`;
 }
 
-// Without Prometheus the file is skipped with one line saying so; CI (CHOREO_TEST_REQUIRE_ALL=1) fails instead.
+// Without Prometheus (or the Redis its TestSystem runs on) the file is skipped with one line saying so;
+// CI (CHOREO_TEST_REQUIRE_ALL=1) fails instead.
 describeNeeding(
-  ['prometheus'],
+  ['prometheus', 'redis'],
   'the Grafana dashboards, evaluated by a real Prometheus scraping a running choreo',
   () => {
     const queries = DASHBOARD_FILES.flatMap((file) => dashboardQueries(file));

@@ -122,13 +122,16 @@ describe('the embedded PostgreSQL', () => {
     // when that process is killed without a chance to stop anything
     await killHard(owner);
 
-    // then the watchdog stops the server
+    // then the watchdog stops the server, and exits
     await eventually(
-      async () => ({ answers: await answers(url), server: await runningServer(dataDir) }),
-      (state) => !state.answers && state.server === null,
+      async () => ({
+        answers: await answers(url),
+        server: await runningServer(dataDir),
+        watchdog: await runningWatchdog(dataDir),
+      }),
+      (state) => !state.answers && state.server === null && state.watchdog === null,
       { timeoutMs: 15_000, intervalMs: 100, description: 'the embedded server to stop after its owner died' },
     );
-    expect(await runningWatchdog(dataDir)).toBeNull();
   });
 
   it('stops a server left without a watchdog, and runs it again under its own', async () => {
