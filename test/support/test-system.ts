@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { Choreo, type ChoreoOptions } from '../../src/app.js';
 import {
   ACTOR_NAMES,
   type ActorName,
+  type BusKind,
   type Config,
   DEFAULT_DATA_DIR,
   DEFAULT_EMBEDDED_POSTGRES_PORT,
@@ -14,6 +16,8 @@ import { createTestDatabase, type TestDatabase } from './test-database.js';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface TestSystemOptions {
+  /** The bus that carries the events (Redis Streams by default). */
+  bus?: BusKind;
   actors?: ActorName[];
   choreo?: ChoreoOptions;
   /** Configuration for every node of the system, e.g. a short saga deadline. */
@@ -28,6 +32,7 @@ export interface TestSystemOptions {
  */
 export class TestSystem {
   readonly nodes: Choreo[] = [];
+  private redisConnection: Redis | null = null;
 
   private constructor(
     readonly database: TestDatabase,
@@ -43,6 +48,7 @@ export class TestSystem {
     const database = await createTestDatabase(label);
     const streamPrefix = `test:${label}:${randomBytes(4).toString('hex')}:`;
     const overrides: Partial<Config> = {
+      bus: options.bus ?? 'redis',
       ...(options.databaseUrl ? { databaseUrl: options.databaseUrl(database.url) } : {}),
       ...options.config,
     };
@@ -62,6 +68,22 @@ export class TestSystem {
 
   get choreo(): Choreo {
     return this.main;
+  }
+
+  get bus(): BusKind {
+    return this.main.busKind;
+  }
+
+  /** A connection of the test's own to the system's Redis (Redis Streams bus only), closed by `stop`. */
+  get redis(): Redis {
+    if (this.bus !== 'redis') throw new Error('this system carries its events on PostgreSQL, not Redis');
+    this.redisConnection ??= new Redis(REDIS_URL, { protocol: 2 });
+    return this.redisConnection;
+  }
+
+  /** The system's name for a Redis stream (its key, under the system's prefix). */
+  streamKey(stream: string): string {
+    return `${this.streamPrefix}${stream}`;
   }
 
   /** Another process's worth of actors on the same database and streams (no HTTP listener). */
@@ -85,12 +107,15 @@ export class TestSystem {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((node) => node.stop()));
-    const redis = this.main.redis.duplicate();
-    try {
-      const keys = await redis.keys(`${this.streamPrefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
+    if (this.bus === 'redis') {
+      const redis = this.redis;
+      try {
+        const keys = await redis.keys(`${this.streamPrefix}*`);
+        if (keys.length > 0) await redis.del(...keys);
+      } finally {
+        redis.disconnect();
+        this.redisConnection = null;
+      }
     }
     await this.database.drop();
   }
