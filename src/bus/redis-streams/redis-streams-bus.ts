@@ -97,10 +97,14 @@ export class RedisStreamsBus implements Bus {
   }
 
   async probe(): Promise<void> {
-    if (this.redis.status !== 'ready') {
-      throw new UnavailableError(`Redis at ${redactUrl(this.options.redisUrl)} (REDIS_URL) is unreachable`);
+    const unreachable = (why: string) =>
+      new UnavailableError(`Redis at ${redactUrl(this.options.redisUrl)} (REDIS_URL) is unreachable${why}`);
+    if (this.redis.status !== 'ready') throw unreachable('');
+    try {
+      await this.redis.ping();
+    } catch (error) {
+      throw unreachable(`: ${error instanceof Error ? error.message : String(error)}`);
     }
-    await this.redis.ping();
   }
 
   registerMetrics(
