@@ -109,6 +109,7 @@ export class Choreo {
         redisUrl: config.redisUrl,
         streamPrefix: config.streamPrefix,
         logger,
+        rebind: config.busRebind,
       });
     } catch (error) {
       await pool.end();
