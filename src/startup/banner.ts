@@ -1,5 +1,5 @@
 import type { BusKind, Config } from '../config.js';
-import { redactUrl } from './server-url.js';
+import { redactUrl } from '../observability/server-url.js';
 
 export interface BannerFacts {
   /** What fastify answered to listen(), e.g. `http://0.0.0.0:3000`. */

@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { BusKind } from '../config.js';
 import type { Logger } from '../observability/logger.js';
+import { redactUrl } from '../observability/server-url.js';
 import type { Pool } from '../persistence/database.js';
-import { redactUrl } from './server-url.js';
 import { StartupError } from './startup-error.js';
 
 /** The Redis key (under STREAM_PREFIX) naming the database whose events that prefix's streams carry. */

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { reasonOf } from './server-url.js';
+import { reasonOf } from '../observability/server-url.js';
 
 /**
  * What a server said when asked once: it answered and let us in, it answered but refused us (wrong

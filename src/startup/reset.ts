@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { STREAM_NAMES } from '../domain/events.js';
+import { redactUrl } from '../observability/server-url.js';
 import { DATABASE_BINDING_KEY } from './bus-binding.js';
 import {
   embeddedPostgresFiles,
@@ -15,7 +16,6 @@ import {
 } from './embedded-postgres.js';
 import { probeRedis } from './probe.js';
 import { embeddedPostgresDir } from './resolve-database.js';
-import { redactUrl } from './server-url.js';
 
 /** The database choreo uses on the embedded server (resolve-database.ts). */
 const EMBEDDED_DATABASE = 'choreo';

@@ -1,6 +1,6 @@
 import type { BusKind, Config } from '../config.js';
+import { redactUrl } from '../observability/server-url.js';
 import { probeRedis } from './probe.js';
-import { redactUrl } from './server-url.js';
 import { StartupError } from './startup-error.js';
 
 /** Long enough for a Redis on this machine or the next one, short enough not to delay a bare start. */

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import type { Config } from '../config.js';
+import { redactUrl } from '../observability/server-url.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
 import { probePostgres } from './probe.js';
-import { redactUrl } from './server-url.js';
 import { StartupError } from './startup-error.js';
 import { CHOREO_APPLICATION_NAME } from './watchdog-protocol.js';
 

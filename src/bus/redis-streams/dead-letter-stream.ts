@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { NotFoundError, UnavailableError } from '../../domain/errors.js';
+import { redactUrl } from '../../observability/server-url.js';
 import type { DeadLetter, DeadLetterStore } from '../bus.js';
 import { pairsToRecord } from '../field-pairs.js';
-import { type Redis, redactUrl } from './redis.js';
+import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 
 const deadLetterSchema = z.object({

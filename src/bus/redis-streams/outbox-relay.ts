@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import { UnavailableError } from '../../domain/errors.js';
 import { isSagaEventType, type StoredEvent } from '../../domain/events.js';
 import { crashPoint } from '../../fault-injection.js';
+import { redactUrl } from '../../observability/server-url.js';
 import { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import type { Pool } from '../../persistence/database.js';
 import type { EventStoreNotifier } from '../../persistence/event-store-notifier.js';
 import { encodeEnvelope } from '../envelope-codec.js';
-import { type Redis, redactUrl } from './redis.js';
+import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 
 /** Names the relay's checkpoint: how far, in commit order, it has published the event store. */

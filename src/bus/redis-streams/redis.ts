@@ -1,21 +1,11 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { redactUrl } from '../../observability/server-url.js';
 
 export type { Redis };
 
 /** How often a Redis that stays away is mentioned again in the logs. */
 const REMIND_EVERY_MS = 60_000;
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
 
 /**
  * A command connection retries while Redis is away; a blocking reader gets its own connection so that a
