@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeNeeding } from '../../test/support/servers.js';
+import { startupErrorOf } from '../../test/support/startup-error-of.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { createLogger } from '../observability/logger.js';
 import { createPool, type Pool } from '../persistence/database.js';
@@ -27,15 +28,6 @@ async function migratedDatabase(label: string): Promise<MigratedDatabase> {
 async function closeDatabase(db: MigratedDatabase | undefined): Promise<void> {
   await db?.pool.end();
   await db?.database.drop();
-}
-
-async function startupErrorOf(attempt: Promise<unknown>): Promise<StartupError> {
-  const error = await attempt.then(
-    () => null,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(StartupError);
-  return error as StartupError;
 }
 
 function uniquePrefix(label: string): string {

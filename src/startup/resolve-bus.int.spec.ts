@@ -1,23 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../test/support/free-port.js';
 import { describeNeeding } from '../../test/support/servers.js';
+import { startupErrorOf } from '../../test/support/startup-error-of.js';
 import { resolveBus } from './resolve-bus.js';
-import { StartupError } from './startup-error.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A Redis URL where nothing listens. */
 async function silentRedisUrl(): Promise<string> {
   return `redis://127.0.0.1:${await freePort()}`;
-}
-
-async function startupErrorOf(attempt: Promise<unknown>): Promise<StartupError> {
-  const error = await attempt.then(
-    () => null,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(StartupError);
-  return error as StartupError;
 }
 
 describe('resolveBus without a Redis', () => {

@@ -67,14 +67,7 @@ export class EventStoreConsumer implements BusConsumer {
     this.eventTypes = new Map(
       Object.entries(STREAM_OF_EVENT_TYPE).filter(([, stream]) => options.streams.includes(stream)),
     );
-    this.dispatcher = new CommandeDispatcher({
-      group: options.group,
-      logger: options.logger,
-      handle: options.handle,
-      ...(options.handleBatch ? { handleBatch: options.handleBatch } : {}),
-      ...(options.events ? { events: options.events } : {}),
-      isRunning: () => this.running,
-    });
+    this.dispatcher = new CommandeDispatcher({ ...options, isRunning: () => this.running });
     this.reader = new CheckpointedReader({
       name: busCheckpointName(options.group),
       pool: options.pool,

@@ -62,14 +62,7 @@ export class StreamConsumer implements BusConsumer {
     this.blockMs = options.blockMs ?? 2_000;
     this.lingerMs = options.lingerMs ?? 2;
     this.readFailure = new RepeatedFailure(options.logger, `reading the streams for ${options.group}`);
-    this.dispatcher = new CommandeDispatcher({
-      group: options.group,
-      logger: options.logger,
-      handle: options.handle,
-      ...(options.handleBatch ? { handleBatch: options.handleBatch } : {}),
-      ...(options.events ? { events: options.events } : {}),
-      isRunning: () => this.running,
-    });
+    this.dispatcher = new CommandeDispatcher({ ...options, isRunning: () => this.running });
     this.sweep = new PendingEntrySweep({
       redis: this.redis,
       group: options.group,
