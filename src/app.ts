@@ -293,7 +293,13 @@ export class Choreo {
       pool: this.pool,
       notifier: this.notifier,
       logger: this.logger,
-      handle: projectCommandes,
+      handle: (tx, events) =>
+        projectCommandes(tx, events, (event, reason) =>
+          this.logger.warn(
+            { position: event.position, event_type: event.event_type, reason },
+            'the commandes read model passes over an event it cannot decode',
+          ),
+        ),
       // A read model a few tens of milliseconds behind is fresh enough, and far cheaper in batches.
       lingerMs: PROJECTION_LINGER_MS,
     });

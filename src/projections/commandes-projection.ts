@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { isSagaEventType, parseSagaEnvelope, type SagaEnvelope, type StoredEvent } from '../domain/events.js';
+import {
+  isSagaEventType,
+  type SagaEnvelope,
+  type StoredEvent,
+  sagaEnvelopeSchema,
+} from '../domain/events.js';
 import { toCents } from '../domain/money.js';
 import { commandeMachine } from '../machines/commande.machine.js';
 import {
@@ -29,14 +34,25 @@ const viewRowSchema = z.object({
  * A batch costs at most three statements whatever its size: the new commandes inserted together, the
  * rows the other events touch read together, then updated together with every event of the batch folded
  * in, in version order. The writes are held: the insert goes with the read, the update with the
- * checkpoint's move and the COMMIT.
+ * checkpoint's move and the COMMIT. An event that cannot be decoded is passed over and reported.
  */
-export async function projectCommandes(tx: PoolClient, events: readonly StoredEvent[]): Promise<void> {
+export async function projectCommandes(
+  tx: PoolClient,
+  events: readonly StoredEvent[],
+  onUndecodable: (event: StoredEvent, reason: string) => void = () => {},
+): Promise<void> {
   const created: Extract<SagaEnvelope, { event_type: 'CommandeCreee' }>[] = [];
   const later: SagaEnvelope[] = [];
   for (const stored of events) {
     if (!isSagaEventType(stored.event_type)) continue;
-    const event = parseSagaEnvelope(stored);
+    const parsed = sagaEnvelopeSchema.safeParse(stored);
+    if (!parsed.success) {
+      // A row no actor could have written (the consumers dead-letter it): stopping here would stop the
+      // read model for good.
+      onUndecodable(stored, parsed.error.message);
+      continue;
+    }
+    const event = parsed.data;
     if (event.event_type === 'CommandeCreee') created.push(event);
     else later.push(event);
   }
