@@ -76,6 +76,8 @@ function consumerGroupsByStream(): Map<StreamName, string[]> {
  */
 export class Choreo {
   private readonly consumers: BusConsumer[] = [];
+  /** The bus consumer of each actor of this process that reads the bus. */
+  private readonly consumerOfActor = new Map<ActorName, BusConsumer>();
   private readonly readers: CheckpointedReader[] = [];
   private deadlines: DeadlineScheduler | null = null;
   /** Shared by the services this process hosts: each one's events are the next one's commande. */
@@ -195,10 +197,11 @@ export class Choreo {
     if (this.hosts('relay')) this.bus.startPublishing();
     if (this.hosts('projections')) this.readers.push(this.createCommandesProjection());
     for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {
-      if (actor && this.hosts(name as ActorName)) this.consumers.push(this.subscribeService(actor));
+      if (actor && this.hosts(name as ActorName))
+        this.addConsumer(name as ActorName, this.subscribeService(actor));
     }
     if (this.hosts('saga')) {
-      this.consumers.push(this.subscribeSaga());
+      this.addConsumer('saga', this.subscribeSaga());
       this.deadlines = new DeadlineScheduler({
         pool: this.pool,
         logger: this.logger,
@@ -210,6 +213,34 @@ export class Choreo {
     for (const consumer of this.consumers) consumer.start();
     this.deadlines?.start();
     this.logger.info({ actors: this.config.actors, bus: this.bus.kind }, 'choreo started');
+  }
+
+  /** The actors this process hosts, with their consumer group and whether they are paused. */
+  actorStates(): { actor: ActorName; group: string | null; paused: boolean }[] {
+    return this.config.actors.map((actor) => {
+      const consumer = this.consumerOfActor.get(actor);
+      return { actor, group: consumer?.group ?? null, paused: consumer?.paused ?? false };
+    });
+  }
+
+  /**
+   * Stops an actor of this process from reading the bus, as if its service were down (its events wait);
+   * false when this process hosts no consumer of that name.
+   */
+  async pauseActor(actor: ActorName): Promise<boolean> {
+    const consumer = this.consumerOfActor.get(actor);
+    if (!consumer) return false;
+    await consumer.pause();
+    this.logger.warn({ actor, group: consumer.group }, 'actor paused: its events wait on the bus');
+    return true;
+  }
+
+  resumeActor(actor: ActorName): boolean {
+    const consumer = this.consumerOfActor.get(actor);
+    if (!consumer) return false;
+    consumer.resume();
+    this.logger.info({ actor, group: consumer.group }, 'actor resumed');
+    return true;
   }
 
   async listen(): Promise<string> {
@@ -228,6 +259,11 @@ export class Choreo {
     await this.notifier.close();
     await this.pool.end();
     this.logger.info('choreo stopped');
+  }
+
+  private addConsumer(actor: ActorName, consumer: BusConsumer): void {
+    this.consumers.push(consumer);
+    this.consumerOfActor.set(actor, consumer);
   }
 
   private subscribeService(actor: ServiceActor): BusConsumer {

@@ -38,6 +38,13 @@ export interface BusConsumer {
   start(): void;
   /** Stops reading, lets the events in hand finish and be recorded as handled, then lets go. */
   stop(): Promise<void>;
+  /**
+   * Stops reading for now, as if the service were down: what is in hand finishes, later events wait on
+   * the bus (other processes of the group, if any, go on). Resolves once nothing is in hand.
+   */
+  pause(): Promise<void>;
+  resume(): void;
+  readonly paused: boolean;
 }
 
 export interface DeadLetter {

@@ -59,6 +59,7 @@ export class EventStoreConsumer implements BusConsumer {
   private readonly eventTypes: ReadonlyMap<string, StreamName>;
   private readonly maxDeliveries: number;
   private running = false;
+  private pausedNow = false;
   private redriveLoop: Promise<void> | null = null;
   private wakeRedrive: (() => void) | null = null;
 
@@ -89,9 +90,27 @@ export class EventStoreConsumer implements BusConsumer {
     this.redriveLoop = this.redriveWhileRunning();
   }
 
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
+  /** The reader stops after the batch in hand (its checkpoint moved); resuming reads on from there. */
+  async pause(): Promise<void> {
+    if (!this.running) return;
+    this.pausedNow = true;
+    await this.reader.stop();
+  }
+
+  resume(): void {
+    if (!this.pausedNow) return;
+    this.pausedNow = false;
+    if (this.running) this.reader.start();
+  }
+
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.pausedNow = false;
     this.wakeRedrive?.();
     await Promise.all([this.reader.stop(), this.redriveLoop]);
   }
@@ -150,11 +169,12 @@ export class EventStoreConsumer implements BusConsumer {
     const intervalMs = this.options.redriveIntervalMs ?? 1_000;
     while (this.running) {
       try {
-        await this.options.deadLetters.takeRedriveRequests(this.options.group, async (event, stream) => {
-          const outcomes = await this.dispatcher.dispatch([toDelivery(event, stream)]);
-          const [outcome] = outcomes.values();
-          return outcome ?? { kind: 'waiting' };
-        });
+        if (!this.pausedNow)
+          await this.options.deadLetters.takeRedriveRequests(this.options.group, async (event, stream) => {
+            const outcomes = await this.dispatcher.dispatch([toDelivery(event, stream)]);
+            const [outcome] = outcomes.values();
+            return outcome ?? { kind: 'waiting' };
+          });
       } catch (error) {
         this.options.logger.warn({ err: error, group: this.options.group }, 're-driving dead letters failed');
       }

@@ -46,6 +46,9 @@ export class StreamConsumer implements BusConsumer {
   private readonly redis: Redis;
   private running = false;
   private loop: Promise<void> | null = null;
+  private pausedGate: { opened: Promise<void>; open: () => void } | null = null;
+  private inHand: Promise<void> = Promise.resolve();
+  private finishInHand: () => void = () => {};
   private readonly lastFailure = new Map<string, string>();
   private readonly batchSize: number;
   private readonly blockMs: number;
@@ -84,6 +87,27 @@ export class StreamConsumer implements BusConsumer {
     return this.options.group;
   }
 
+  get paused(): boolean {
+    return this.pausedGate !== null;
+  }
+
+  async pause(): Promise<void> {
+    if (!this.pausedGate) {
+      let open = () => {};
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      this.pausedGate = { opened, open };
+    }
+    await this.inHand;
+  }
+
+  resume(): void {
+    const gate = this.pausedGate;
+    this.pausedGate = null;
+    gate?.open();
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -94,6 +118,7 @@ export class StreamConsumer implements BusConsumer {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.resume();
     if (this.redis.status === 'ready') {
       await this.loop;
     } else {
@@ -117,6 +142,17 @@ export class StreamConsumer implements BusConsumer {
     let failures = 0;
     await this.ensureGroups().catch(() => {});
     while (this.running) {
+      if (this.pausedGate) {
+        // What was applied is acknowledged now, not with a next read that will not come while paused.
+        const acks = this.unacked.splice(0);
+        await this.ack(acks).catch(() => this.unacked.unshift(...acks));
+        this.finishInHand();
+        await this.pausedGate.opened;
+        continue;
+      }
+      this.inHand = new Promise((resolve) => {
+        this.finishInHand = resolve;
+      });
       try {
         if (this.sweep.due) await this.sweep.sweep();
         const entries = readingOwnPending ? await this.readOwnPending(pendingCursor) : await this.readNew();
@@ -139,6 +175,7 @@ export class StreamConsumer implements BusConsumer {
         await delay(Math.min(100 * 2 ** failures, 2_000));
       }
     }
+    this.finishInHand();
   }
 
   private async ensureGroups(): Promise<void> {
