@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
+import { type BusProbe, busProbe } from './support/bus-probe.js';
+import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
@@ -16,18 +18,22 @@ const deadLetterList = z.array(
   }),
 );
 
-describe('poison entries go to the dead-letter stream', () => {
+describeOnEachBus('poison entries go to the dead letters', (bus) => {
   let system: TestSystem;
+  let probe: BusProbe;
   let shop: Shop;
 
   beforeAll(async () => {
     system = await TestSystem.start('poison', {
+      bus,
       config: { maxDeliveries: 3 },
       choreo: { consumerTuning: { blockMs: 200, claimIdleMs: 200 } },
     });
+    probe = busProbe(system);
     shop = new Shop(system.api);
   });
   afterAll(async () => {
+    await probe?.close();
     await system?.stop();
   });
 
@@ -35,55 +41,7 @@ describe('poison entries go to the dead-letter stream', () => {
     return deadLetterList.parse((await system.api.get('/api/dead-letters')).body);
   }
 
-  it('retries a malformed entry a bounded number of times, dead-letters it with the reason, and goes on', async () => {
-    // given a malformed entry injected straight into a stream that two groups read
-    const stream = `${system.streamPrefix}stock.evenements`;
-    const poison = {
-      event_id: 'not-a-uuid',
-      event_type: 'StockReserve',
-      aggregate_id: 'cmd-x',
-      data: '{oops',
-    };
-    const entryId = String(await system.redis.call('XADD', stream, '*', ...Object.entries(poison).flat()));
-
-    // when orders keep coming
-    const magasin = await shop.magasin();
-    const produit = await shop.produit(1);
-    await shop.setStock(magasin, produit, 10);
-    const client = await shop.client(10);
-    const commandeId = await shop.order(client, magasin, [[produit, 1]]);
-
-    // then the consumers went on with the next entries
-    expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
-    // and each group that failed on the entry dead-lettered it once, with why and how often
-    const letters = await eventually(deadLetters, (list) => list.length >= 2, {
-      description: 'both groups reading stock.evenements to dead-letter the entry',
-    });
-    expect(letters.map((letter) => letter.group).sort()).toEqual(['client-service', 'commande-saga']);
-    for (const letter of letters) {
-      expect(letter).toMatchObject({ stream, entry_id: entryId, fields: poison });
-      expect(letter.reason).toMatch(/invalid envelope/);
-      expect(letter.deliveries).toBeGreaterThan(3);
-    }
-    // and it is acknowledged (just after being dead-lettered): nothing is left pending for it, and it is counted
-    const pending = await eventually(
-      async () =>
-        z
-          .array(z.unknown())
-          .parse(await system.redis.call('XPENDING', stream, 'client-service', '-', '+', '10')),
-      (entries) => entries.length === 0,
-      { description: 'the poison entry to be acknowledged' },
-    );
-    expect(pending).toEqual([]);
-    const metrics = await eventually(
-      async () => (await system.api.get('/metrics')).text,
-      (text) => /dead_letters_total\{consumer="client-service"\} 1/.test(text),
-      { description: 'the dead letter to be counted' },
-    );
-    expect(metrics).toMatch(/dead_letters_total\{consumer="client-service"\} 1/);
-  });
-
-  it('re-drives a dead letter after the fault is fixed', async () => {
+  it('given an event a service fails on until it is dead-lettered, when the fault is fixed and the dead letter re-driven, then the order completes once', async () => {
     // given a sale that cannot be recorded (a constraint stands for a bug in the sales service)
     await system.choreo.pool.query('ALTER TABLE ventes ADD CONSTRAINT ventes_closed CHECK (false) NOT VALID');
     const magasin = await shop.magasin();
@@ -110,56 +68,100 @@ describe('poison entries go to the dead-letter stream', () => {
       .array(z.object({ commande_id: z.string() }))
       .parse((await system.api.get('/api/ventes')).body);
     expect(ventes.filter((vente) => vente.commande_id === commandeId)).toHaveLength(1);
-    expect((await deadLetters()).some((candidate) => candidate.id === letter?.id)).toBe(false);
+    await eventually(deadLetters, (list) => !list.some((candidate) => candidate.id === letter?.id), {
+      description: 'the re-driven dead letter to be removed',
+    });
     expect((await system.api.post(`/api/dead-letters/${letter?.id}/rejouer`)).status).toBe(404);
   });
-});
 
-describe('entries left pending by a dead consumer', () => {
-  let system: TestSystem;
-  let shop: Shop;
+  it('given a malformed entry on a stream two groups read, when orders keep coming, then each group dead-letters it once with the reason and goes on', async () => {
+    // given a malformed entry put straight on a stream that two groups read
+    const poison = await probe.injectMalformed('stock.evenements');
 
-  beforeAll(async () => {
-    system = await TestSystem.start('pending', {
-      actors: ['panier', 'client', 'ventes', 'saga', 'relay', 'projections'],
-    });
-    shop = new Shop(system.api);
-  });
-  afterAll(async () => {
-    await system?.stop();
-  });
-
-  it('are reclaimed by a live consumer of the group after the idle timeout', async () => {
-    // given a stock-service consumer that took an order's entry and died before acknowledging it
-    const stream = `${system.streamPrefix}commande.evenements`;
-    const redis = system.redis;
-    await redis.call('XGROUP', 'CREATE', stream, 'stock-service', '0', 'MKSTREAM');
+    // when orders keep coming
     const magasin = await shop.magasin();
     const produit = await shop.produit(1);
     await shop.setStock(magasin, produit, 10);
     const client = await shop.client(10);
     const commandeId = await shop.order(client, magasin, [[produit, 1]]);
-    await eventually(
-      async () =>
-        redis.call('XREADGROUP', 'GROUP', 'stock-service', 'ghost', 'COUNT', '10', 'STREAMS', stream, '>'),
-      (reply) => reply !== null,
-      { description: 'the ghost consumer to take the entry' },
-    );
-    const owners = () => redis.call('XPENDING', stream, 'stock-service', '-', '+', '10');
-    expect(JSON.stringify(await owners())).toContain('ghost');
 
-    // when a live stock-service consumer runs beside it (nothing is restarted)
-    await system.addNode(['stock']);
-
-    // then it claims the entry once idle long enough, and the order goes through
+    // then the consumers went on with the next entries
     expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
-    await eventually(owners, (pending) => JSON.stringify(pending) === '[]', {
-      description: 'nothing left pending',
+    // and each group that failed on the entry dead-lettered it once, with why and how often
+    const letters = await eventually(deadLetters, (list) => list.length >= 2, {
+      description: 'both groups reading stock.evenements to dead-letter the entry',
     });
+    expect(letters.map((letter) => letter.group).sort()).toEqual(['client-service', 'commande-saga']);
+    for (const letter of letters) {
+      expect(letter).toMatchObject({
+        stream: poison.deadLetterStream,
+        entry_id: poison.entryId,
+        fields: poison.fields,
+      });
+      expect(letter.reason).toMatch(poison.reason);
+      expect(letter.deliveries).toBeGreaterThanOrEqual(poison.minDeliveries);
+    }
+    // and the groups are done with it: nothing is left in hand for it, and it is counted
+    await eventually(
+      () => probe.consumedBy(['client-service', 'commande-saga'], poison.stream, poison.entryId),
+      (done) => done,
+      { description: 'the poison entry to be acknowledged by both groups' },
+    );
+    const metrics = await eventually(
+      async () => (await system.api.get('/metrics')).text,
+      (text) => /dead_letters_total\{consumer="client-service"\} 1/.test(text),
+      { description: 'the dead letter to be counted' },
+    );
+    expect(metrics).toMatch(/dead_letters_total\{consumer="client-service"\} 1/);
+  });
+});
+
+describeOnEachBus('events held by a consumer that died', (bus) => {
+  let system: TestSystem;
+  let probe: BusProbe;
+  let shop: Shop;
+
+  beforeAll(async () => {
+    system = await TestSystem.start('pending', {
+      bus,
+      actors: ['panier', 'client', 'ventes', 'saga', 'relay', 'projections'],
+    });
+    probe = busProbe(system);
+    shop = new Shop(system.api);
+  });
+  afterAll(async () => {
+    await probe?.close();
+    await system?.stop();
+  });
+
+  it('given a stock-service consumer that took an order’s event and died, when a live one runs beside it, then the live one takes the work over and the order goes through', async () => {
+    // given a stock-service consumer that took an order's event and died before finishing it
+    const ghost = await probe.ghostConsumer('stock-service', 'commande.evenements');
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(1);
+    await shop.setStock(magasin, produit, 10);
+    const client = await shop.client(10);
+    const commandeId = await shop.order(client, magasin, [[produit, 1]]);
+    await ghost.take();
+    expect(await ghost.holdsWork()).toBe(true);
+
+    // when a live stock-service consumer runs beside it (nothing is restarted), and the ghost's process is
+    // gone for good
+    await system.addNode(['stock']);
+    await ghost.die();
+
+    // then it takes the work over (once the ghost's is idle long enough, or its session is gone), and the
+    // order goes through
+    expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
+    await eventually(
+      async () => (await probe.eventsInHand()).filter((held) => held.count > 0),
+      (held) => held.length === 0,
+      { description: 'nothing left in hand' },
+    );
     // and the dead consumer, holding nothing any more, is eventually forgotten by the group
     await eventually(
-      async () => JSON.stringify(await redis.call('XINFO', 'CONSUMERS', stream, 'stock-service')),
-      (consumers) => !consumers.includes('ghost'),
+      () => ghost.forgotten(),
+      (forgotten) => forgotten,
       { description: 'the ghost consumer to be removed from the group' },
     );
   });

@@ -1,21 +1,30 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
+import { busProbe } from './support/bus-probe.js';
+import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { TEST_DATABASE_HOST, TEST_DATABASE_PORT } from './support/test-database.js';
 import { TestSystem } from './support/test-system.js';
 
 const auditSchema = z.object({ ok: z.boolean(), commandes: z.object({ en_cours: z.array(z.unknown()) }) });
 
-describe('PostgreSQL goes away for a while', () => {
+describeOnEachBus('PostgreSQL goes away for a while', (bus) => {
   let proxy: TcpProxy;
   let system: TestSystem;
   let shop: Shop;
 
   beforeAll(async () => {
-    proxy = await TcpProxy.start({ host: '127.0.0.1', port: 5432 });
+    proxy = await TcpProxy.start({ host: TEST_DATABASE_HOST, port: TEST_DATABASE_PORT });
     system = await TestSystem.start('pg_outage', {
-      databaseUrl: (url) => url.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`),
+      bus,
+      databaseUrl: (url) => {
+        const proxied = new URL(url);
+        proxied.hostname = '127.0.0.1';
+        proxied.port = String(proxy.port);
+        return proxied.toString();
+      },
     });
     shop = new Shop(system.api);
   });
@@ -46,7 +55,8 @@ describe('PostgreSQL goes away for a while', () => {
         description: '/ready to report PostgreSQL down',
       },
     );
-    expect(ready.body).toMatchObject({ status: 'not_ready', redis: 'ok' });
+    // (and of Redis, that it is fine on the Redis Streams bus, and not used on the PostgreSQL bus)
+    expect(ready.body).toMatchObject({ status: 'not_ready', bus, redis: busProbe(system).redisReadiness });
     const started = Date.now();
     const checkout = await system.api.post(`/api/panier/${client}/checkout`, { magasin_id: magasin });
     expect(checkout.status).toBe(503);

@@ -1,11 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { freePort } from './support/free-port.js';
 import { RedisServer } from './support/redis-server.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
-describe('Redis restarts and loses its data', () => {
+// Redis only: what a Redis that restarts empty must not cost (the PostgreSQL bus keeps nothing elsewhere).
+describeOnBus('redis', 'Redis restarts and loses its data', () => {
   let redis: RedisServer;
   let system: TestSystem;
   let shop: Shop;
@@ -15,6 +17,7 @@ describe('Redis restarts and loses its data', () => {
     await redis.start();
     // everything but the sales service, whose events will wait in Redis when Redis goes down
     system = await TestSystem.start('redis_restart', {
+      bus: 'redis',
       actors: ['panier', 'stock', 'client', 'saga', 'relay', 'projections'],
       config: { redisUrl: redis.url },
     });

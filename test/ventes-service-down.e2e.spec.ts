@@ -1,15 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { busProbe } from './support/bus-probe.js';
+import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
-describe('the sales service is stopped while orders come in', () => {
+describeOnEachBus('the sales service is stopped while orders come in', (bus) => {
   let system: TestSystem;
   let shop: Shop;
 
   beforeAll(async () => {
     // every actor but ventes: payments are accepted, nobody records the sales yet
     system = await TestSystem.start('ventes_down', {
+      bus,
       actors: ['panier', 'stock', 'client', 'saga', 'relay', 'projections'],
     });
     shop = new Shop(system.api);
@@ -18,7 +21,7 @@ describe('the sales service is stopped while orders come in', () => {
     await system?.stop();
   });
 
-  it('keeps the events in Redis and completes every order once the service starts again', async () => {
+  it('given orders paid while it is down, when it starts again, then the bus kept their events and every order completes', async () => {
     const magasin = await shop.magasin();
     const produit = await shop.produit(2.5);
     await shop.setStock(magasin, produit, 100);
@@ -35,11 +38,11 @@ describe('the sales service is stopped while orders come in', () => {
         { description: `${commandeId} to be paid` },
       );
     }
-    // (the read model follows the event store; the relay publishes to Redis on its own schedule)
+    // (the read model follows the event store; the bus hands the events on at its own pace)
     const waiting = await eventually(
-      () => system.redis.xlen(`${system.streamPrefix}paiement.evenements`),
-      (length) => length === 5,
-      { description: 'the 5 PaiementAccepte to wait in Redis' },
+      () => busProbe(system).eventsWaiting('paiement.evenements', 'ventes-service'),
+      (count) => count === 5,
+      { description: 'the 5 PaiementAccepte to wait on the bus for ventes-service' },
     );
     expect(waiting).toBe(5);
     expect((await system.api.get('/api/ventes')).body).toEqual([]);

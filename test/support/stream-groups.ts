@@ -11,7 +11,7 @@ interface GroupState {
   lastDeliveredId: string;
 }
 
-function compareIds(a: string, b: string): number {
+export function compareEntryIds(a: string, b: string): number {
   const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
   const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
   return aMs === bMs ? aSeq - bSeq : aMs - bMs;
@@ -41,7 +41,9 @@ export async function waitUntilConsumed(
     (states) =>
       groups.every((group) => {
         const state = states.find((candidate) => candidate.name === group);
-        return state !== undefined && state.pending === 0 && compareIds(state.lastDeliveredId, entryId) >= 0;
+        return (
+          state !== undefined && state.pending === 0 && compareEntryIds(state.lastDeliveredId, entryId) >= 0
+        );
       }),
     { description: `groups ${groups.join(', ')} to consume ${stream} up to ${entryId}` },
   );

@@ -16,7 +16,10 @@ import { createTestDatabase, type TestDatabase } from './test-database.js';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface TestSystemOptions {
-  /** The bus that carries the events (Redis Streams by default). */
+  /**
+   * The bus that carries the events: the PostgreSQL bus by default (every run has it). A test of behaviour
+   * that does not depend on the bus runs on each one (support/buses.ts: describeOnEachBus).
+   */
   bus?: BusKind;
   actors?: ActorName[];
   choreo?: ChoreoOptions;
@@ -27,8 +30,8 @@ export interface TestSystemOptions {
 }
 
 /**
- * A real choreo against the machine's PostgreSQL and Redis, with its own database and Redis key prefix,
- * listening on a free port. More processes' worth of actors can join it with `addNode`.
+ * A real choreo against the machine's PostgreSQL (and Redis, on the Redis Streams bus), with its own
+ * database and Redis key prefix, listening on a free port. More processes' worth of actors can join it with `addNode`.
  */
 export class TestSystem {
   readonly nodes: Choreo[] = [];
@@ -48,7 +51,7 @@ export class TestSystem {
     const database = await createTestDatabase(label);
     const streamPrefix = `test:${label}:${randomBytes(4).toString('hex')}:`;
     const overrides: Partial<Config> = {
-      bus: options.bus ?? 'redis',
+      bus: options.bus ?? 'postgres',
       ...(options.databaseUrl ? { databaseUrl: options.databaseUrl(database.url) } : {}),
       ...options.config,
     };
