@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
+import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
@@ -21,12 +22,13 @@ const auditSchema = z.object({
   }),
 });
 
-describe('the conservation audit', () => {
+describeOnEachBus('the conservation audit', (bus) => {
   let system: TestSystem;
   let shop: Shop;
 
   beforeAll(async () => {
     system = await TestSystem.start('audit', {
+      bus,
       actors: ['panier', 'stock', 'client', 'saga', 'relay', 'projections'],
     });
     shop = new Shop(system.api);

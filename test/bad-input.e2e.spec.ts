@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnEachBus } from './support/buses.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
-describe('bad input never gets in', () => {
+describeOnEachBus('bad input never gets in', (bus) => {
   let system: TestSystem;
   let shop: Shop;
   let magasin: number;
@@ -10,7 +11,7 @@ describe('bad input never gets in', () => {
   let client: number;
 
   beforeAll(async () => {
-    system = await TestSystem.start('bad_input');
+    system = await TestSystem.start('bad_input', { bus });
     shop = new Shop(system.api);
     magasin = await shop.magasin('Centre-ville');
     produit = await shop.produit(2.5);

@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnEachBus } from './support/buses.js';
 import { fetchDiagramme, highlightedStates } from './support/diagramme.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
-describe('GET /api/commandes/:id/diagramme', () => {
+describeOnEachBus('GET /api/commandes/:id/diagramme', (bus) => {
   let system: TestSystem;
   let shop: Shop;
 
   beforeAll(async () => {
-    system = await TestSystem.start('diagramme');
+    system = await TestSystem.start('diagramme', { bus });
     shop = new Shop(system.api);
   });
   afterAll(async () => {

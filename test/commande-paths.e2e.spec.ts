@@ -2,10 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Choreo } from '../src/app.js';
-import { ACTOR_NAMES, type ActorName, type Config } from '../src/config.js';
+import { ACTOR_NAMES, type ActorName, type BusKind, type Config } from '../src/config.js';
 import { commandeMachine } from '../src/machines/commande.machine.js';
 import { type CommandePath, commandePaths } from '../src/machines/commande-paths.js';
 import { definedTransitions, transitionsTaken } from '../src/machines/machine-transitions.js';
+import { describeOnEachBus } from './support/buses.js';
 import {
   EVENT_RECIPES,
   ORDER,
@@ -34,16 +35,18 @@ const venteList = z.array(z.object({ commande_id: z.string(), total: z.number() 
 const eventList = z.array(z.object({ event_type: z.string() }));
 
 /**
- * One TestSystem (database + Redis prefix) per actor set, started when a path first needs it and
+ * One TestSystem (database + Redis prefix) per actor set, on the bus of the describe block, started when a path first needs it and
  * reused by the next paths that need the same set.
  */
 class Systems {
   private readonly started = new Map<string, Promise<TestSystem>>();
 
+  constructor(private readonly bus: BusKind) {}
+
   hosting(actors: ActorName[], label: string, config: Partial<Config> = {}): Promise<TestSystem> {
     let system = this.started.get(label);
     if (system === undefined) {
-      system = TestSystem.start(label, { actors, config });
+      system = TestSystem.start(label, { bus: this.bus, actors, config });
       this.started.set(label, system);
     }
     return system;
@@ -156,51 +159,54 @@ async function driveStepwise(systems: Systems, plan: PathPlan): Promise<Drive> {
   };
 }
 
-describe(`commande machine on the running system: ${paths.length} paths, each driven over HTTP`, () => {
-  const systems = new Systems();
-  afterAll(() => systems.stopAll());
+describeOnEachBus(
+  `commande machine on the running system: ${paths.length} paths, each driven over HTTP`,
+  (bus) => {
+    const systems = new Systems(bus);
+    afterAll(() => systems.stopAll());
 
-  for (const path of paths) {
-    it(path.name, { timeout: 180_000 }, async () => {
-      // given the stores arranged so that each next event is the one the path needs,
-      // and the actors that would take the commande past its last state kept down
-      const plan = planPath(path);
-      const drive =
-        plan.mode === 'running' ? await driveRunning(systems, plan) : await driveStepwise(systems, plan);
-      const { system, shop, arranged, commandeId } = drive;
-      try {
-        // then nothing that could take the commande further is running: where it is now, it stays
-        const running = system.nodes.flatMap((node) => plan.mustStop.filter((actor) => node.hosts(actor)));
-        expect(running).toEqual([]);
+    for (const path of paths) {
+      it(path.name, { timeout: 180_000 }, async () => {
+        // given the stores arranged so that each next event is the one the path needs,
+        // and the actors that would take the commande past its last state kept down
+        const plan = planPath(path);
+        const drive =
+          plan.mode === 'running' ? await driveRunning(systems, plan) : await driveStepwise(systems, plan);
+        const { system, shop, arranged, commandeId } = drive;
+        try {
+          // then nothing that could take the commande further is running: where it is now, it stays
+          const running = system.nodes.flatMap((node) => plan.mustStop.filter((actor) => node.hosts(actor)));
+          expect(running).toEqual([]);
 
-        // and the commande went through exactly the path's events, and rests in its last state
-        const commande = await shop.commande(commandeId);
-        expect(commande.historique.map((entry) => entry.event_type)).toEqual([
-          'CommandeCreee',
-          ...path.events,
-        ]);
-        expect(commande.statut).toBe(path.finalState);
-        expect(commande.raison).toBe(path.finalContext.raison);
-        const stored = eventList.parse((await system.api.get(`/events/?aggregate_id=${commandeId}`)).body);
-        expect(stored.map((event) => event.event_type)).toEqual(['CommandeCreee', ...path.events]);
+          // and the commande went through exactly the path's events, and rests in its last state
+          const commande = await shop.commande(commandeId);
+          expect(commande.historique.map((entry) => entry.event_type)).toEqual([
+            'CommandeCreee',
+            ...path.events,
+          ]);
+          expect(commande.statut).toBe(path.finalState);
+          expect(commande.raison).toBe(path.finalContext.raison);
+          const stored = eventList.parse((await system.api.get(`/events/?aggregate_id=${commandeId}`)).body);
+          expect(stored.map((event) => event.event_type)).toEqual(['CommandeCreee', ...path.events]);
 
-        // and the stores show the path's side effects, no more, no less
-        const stores = await eventually(
-          () => observeStores(shop, arranged, commandeId),
-          (seen) => isDeepStrictEqual(seen, plan.expected),
-          { ...WAIT, description: `the stores to show ${JSON.stringify(plan.expected)}` },
-        ).catch(() => observeStores(shop, arranged, commandeId));
-        expect(stores).toEqual(plan.expected);
+          // and the stores show the path's side effects, no more, no less
+          const stores = await eventually(
+            () => observeStores(shop, arranged, commandeId),
+            (seen) => isDeepStrictEqual(seen, plan.expected),
+            { ...WAIT, description: `the stores to show ${JSON.stringify(plan.expected)}` },
+          ).catch(() => observeStores(shop, arranged, commandeId));
+          expect(stores).toEqual(plan.expected);
 
-        // and support's diagram points at that state
-        const diagramme = await fetchDiagramme(system.api, commandeId);
-        expect(highlightedStates(diagramme.text)).toEqual([path.finalState]);
-      } finally {
-        await drive.release();
-      }
-    });
-  }
-});
+          // and support's diagram points at that state
+          const diagramme = await fetchDiagramme(system.api, commandeId);
+          expect(highlightedStates(diagramme.text)).toEqual([path.finalState]);
+        } finally {
+          await drive.release();
+        }
+      });
+    }
+  },
+);
 
 describe('the system-level paths cover the whole order machine', () => {
   // Planned inside each test: a path that cannot be arranged fails its own test above, not the collection.

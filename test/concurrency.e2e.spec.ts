@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
-describe('concurrent checkouts on scarce stock', () => {
+describeOnEachBus('concurrent checkouts on scarce stock', (bus) => {
   let system: TestSystem;
   let shop: Shop;
 
   beforeAll(async () => {
-    system = await TestSystem.start('concurrency');
+    system = await TestSystem.start('concurrency', { bus });
     // two more processes' worth of stock and client actors compete in the same consumer groups
     await system.addNode(['stock', 'client', 'ventes']);
     await system.addNode(['stock', 'client', 'ventes']);

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isSagaEventType } from '../src/domain/events.js';
+import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { type MetricsSnapshot, scrapeMetrics } from './support/prometheus-text.js';
 import { Shop } from './support/shop.js';
@@ -20,12 +21,12 @@ function isSettled(metrics: MetricsSnapshot, commandes: number): boolean {
   );
 }
 
-describe('the metrics tell what the orders did', () => {
+describeOnEachBus('the metrics tell what the orders did', (bus) => {
   let system: TestSystem;
   let shop: Shop;
 
   beforeAll(async () => {
-    system = await TestSystem.start('metrics_match');
+    system = await TestSystem.start('metrics_match', { bus });
     shop = new Shop(system.api);
   });
   afterAll(async () => {

@@ -1,18 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadCommande, statutOfCommande } from '../src/actors/commande/commande-stream.js';
 import { withTransaction } from '../src/persistence/database.js';
+import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
-describe('projections and replay', () => {
+describeOnEachBus('projections and replay', (bus) => {
   let system: TestSystem;
   let shop: Shop;
   let magasin: number;
   let produit: number;
 
   beforeAll(async () => {
-    system = await TestSystem.start('projection');
+    system = await TestSystem.start('projection', { bus });
     shop = new Shop(system.api);
     magasin = await shop.magasin();
     produit = await shop.produit(5);

@@ -1,16 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
+import { describeOnEachBus } from './support/buses.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
 const venteList = z.array(z.object({ commande_id: z.string(), client_id: z.number(), total: z.number() }));
 
-describe('the seed report scenarios, over HTTP', () => {
+describeOnEachBus('the seed report scenarios, over HTTP', (bus) => {
   let system: TestSystem;
   let shop: Shop;
 
   beforeAll(async () => {
-    system = await TestSystem.start('scenarios');
+    system = await TestSystem.start('scenarios', { bus });
     shop = new Shop(system.api);
   });
   afterAll(async () => {
