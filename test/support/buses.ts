@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
 import type { BusKind } from '../../src/config.js';
-import { describeNeeding, serverAvailable } from './servers.js';
+import { describeNeeding } from './servers.js';
 
 /**
  * The buses a behaviour that does not depend on the transport is tested on: the PostgreSQL bus always
@@ -17,11 +17,6 @@ const BUS_TITLES: Record<BusKind, string> = {
 /** How a test name says which bus it ran on, e.g. "… [on the PostgreSQL bus]" (`vitest -t "PostgreSQL bus"`). */
 export function busTitle(bus: BusKind): string {
   return BUS_TITLES[bus];
-}
-
-/** Whether this run can test on `bus`. */
-export function busAvailable(bus: BusKind): boolean {
-  return bus === 'postgres' || serverAvailable('redis');
 }
 
 /**
