@@ -33,6 +33,11 @@ export interface CheckpointedReaderOptions {
   rewind?: () => Promise<boolean>;
   /** How long the reader waits at a hole before it warns, naming the transactions that hold it. */
   holeWarnAfterMs?: number;
+  /**
+   * A batch whose transaction stays idle this long (its process hung while handling it) is ended by
+   * PostgreSQL, which lets go of the checkpoint: another process takes the batch over. Unset: no limit.
+   */
+  abandonBatchAfterMs?: number;
 }
 
 export type BatchOutcome =
@@ -110,6 +115,12 @@ export class CheckpointedReader {
     await this.rewindIfAsked();
     if (await this.stillAtHole()) return { kind: 'idle' };
     const outcome = await withTransaction(pool, async (tx): Promise<BatchOutcome> => {
+      if (this.options.abandonBatchAfterMs !== undefined) {
+        holdStatement(
+          tx,
+          `SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(this.options.abandonBatchAfterMs)}`,
+        );
+      }
       const read = await tx.query(
         `SELECT c.position AS checkpoint, ${GAP_SAFE_COLUMNS}, e.*
          FROM (SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED) AS c

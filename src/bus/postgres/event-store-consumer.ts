@@ -27,6 +27,13 @@ export interface EventStoreConsumerOptions extends EventHandlers {
   redriveIntervalMs?: number;
 }
 
+/**
+ * A batch in hand this long means its process hung (a healthy one handles 500 events in well under a
+ * second, retries included): PostgreSQL ends its transaction, and another process of the group takes
+ * the batch over, as XAUTOCLAIM does on Redis Streams.
+ */
+const HUNG_BATCH_MS = 60_000;
+
 /** The name of a consumer group's checkpoint in `checkpoints`. */
 export function busCheckpointName(group: string): string {
   return `bus:${group}`;
@@ -75,6 +82,7 @@ export class EventStoreConsumer implements BusConsumer {
       notifier: options.notifier,
       logger: options.logger,
       batchSize: options.batchSize ?? 500,
+      abandonBatchAfterMs: HUNG_BATCH_MS,
       handle: (tx, events) => this.deliver(tx, events),
     });
   }
