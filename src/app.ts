@@ -27,6 +27,7 @@ import type { ConsumerTuning } from './bus/bus-dependencies.js';
 import { createBus } from './bus/create-bus.js';
 import type { ActorName, Config } from './config.js';
 import type { StreamName } from './domain/events.js';
+import { Explorer } from './explorer/explorer.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { registerScrapeCollectors } from './observability/scrape-collectors.js';
@@ -84,6 +85,7 @@ export class Choreo {
   private readonly commandes = new CommandeCache();
   private started = false;
   private stopped = false;
+  private explorer: Explorer | null = null;
 
   private constructor(
     readonly config: Config,
@@ -178,7 +180,17 @@ export class Choreo {
       },
       logger,
     );
-    return new Choreo(config, pool, bus, metrics, logger, http, notifier);
+    const choreo = new Choreo(config, pool, bus, metrics, logger, http, notifier);
+    choreo.explorer = await Explorer.register({
+      http,
+      pool,
+      notifier,
+      registry: metrics.registry,
+      logger,
+      bus: bus.kind,
+      actors: choreo,
+    });
+    return choreo;
   }
 
   get busKind(): BusKind {
@@ -212,6 +224,7 @@ export class Choreo {
     for (const reader of this.readers) reader.start();
     for (const consumer of this.consumers) consumer.start();
     this.deadlines?.start();
+    this.explorer?.start();
     this.logger.info({ actors: this.config.actors, bus: this.bus.kind }, 'choreo started');
   }
 
@@ -244,7 +257,9 @@ export class Choreo {
   }
 
   async listen(): Promise<string> {
-    return this.http.listen({ port: this.config.port, host: this.config.host });
+    const address = await this.http.listen({ port: this.config.port, host: this.config.host });
+    this.explorer?.announce(address);
+    return address;
   }
 
   /** Stops reading, lets in-flight work finish and be acknowledged, then closes connections. */
@@ -255,6 +270,7 @@ export class Choreo {
     await this.deadlines?.stop();
     await Promise.all(this.consumers.map((consumer) => consumer.stop()));
     await Promise.all(this.readers.map((reader) => reader.stop()));
+    await this.explorer?.stop();
     await this.bus.close();
     await this.notifier.close();
     await this.pool.end();

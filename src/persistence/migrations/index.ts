@@ -7,6 +7,7 @@ import { appendRaisesVersionConflictMigration } from './006-append-raises-versio
 import { appendChecksItsCountMigration } from './007-append-checks-its-count.js';
 import { sagaCountsMigration } from './008-saga-counts.js';
 import { postgresBusMigration } from './009-postgres-bus.js';
+import { explorerMigration } from './010-explorer.js';
 
 export interface Migration {
   version: number;
@@ -25,4 +26,5 @@ export const MIGRATIONS: Migration[] = [
   appendChecksItsCountMigration,
   sagaCountsMigration,
   postgresBusMigration,
+  explorerMigration,
 ];

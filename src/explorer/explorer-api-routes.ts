@@ -1,0 +1,319 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { messageSchema } from '../api/schemas.js';
+import { ACTOR_NAMES } from '../config.js';
+import { NotFoundError } from '../domain/errors.js';
+import { COMMANDE_STATUTS } from '../machines/commande-replay.js';
+import type { Pool } from '../persistence/database.js';
+import { commandeHistory } from './commande-history.js';
+import { listCommandes } from './commande-list.js';
+import type { DemoLoad } from './demo-load.js';
+import type { ChangeFilter, LiveFeed } from './live-feed.js';
+import { machinePicture } from './machine-picture.js';
+import type { ActorState, ProcessRegistry } from './process-registry.js';
+import { SseConnection } from './sse-connection.js';
+
+/** What pauses and resumes the actors of the process that receives the request (Choreo). */
+export interface ActorControl {
+  actorStates(): ActorState[];
+  pauseActor(actor: (typeof ACTOR_NAMES)[number]): Promise<boolean>;
+  resumeActor(actor: (typeof ACTOR_NAMES)[number]): boolean;
+}
+
+export interface ExplorerApiOptions {
+  pool: Pool;
+  feed: LiveFeed;
+  processes: ProcessRegistry;
+  actors: ActorControl;
+  demo: DemoLoad;
+}
+
+const commandeId = z.string().min(1).max(200);
+
+const liveQuery = z.object({
+  changes: z
+    .enum(['all', 'none'])
+    .default('all')
+    .describe("'all': every commande's events (capped per message); 'none': the overview only"),
+  commande: commandeId.optional().describe("Only this commande's events"),
+  overview: z.enum(['0', '1']).default('1').describe('1: an overview message every second'),
+});
+
+const processSchema = z.object({
+  process_id: z.string(),
+  hostname: z.string(),
+  pid: z.number().int(),
+  bus: z.string(),
+  actors: z.array(z.string()),
+  consumers: z.array(z.string()),
+  paused: z.array(z.string()),
+  api_url: z.string().nullable(),
+  started_at: z.string(),
+  heartbeat_at: z.string(),
+  alive: z.boolean(),
+  self: z.boolean(),
+});
+
+const actorStateSchema = z.object({
+  process_id: z.string(),
+  actor: z.enum(ACTOR_NAMES),
+  group: z.string().nullable(),
+  paused: z.boolean(),
+});
+
+const demoProgressSchema = z.object({
+  state: z.enum(['idle', 'seeding', 'running', 'done', 'failed']),
+  rate: z.number(),
+  seconds: z.number(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  seeded: z.boolean(),
+  planned: z.number().int(),
+  sent: z.object({
+    succes: z.number().int(),
+    stock_insuffisant: z.number().int(),
+    solde_insuffisant: z.number().int(),
+  }),
+  skipped: z.number().int(),
+  errors: z.number().int(),
+  last_error: z.string().nullable(),
+  magasin_id: z.number().int().nullable(),
+});
+
+const historyStepSchema = z.object({
+  position: z.number().int(),
+  version: z.number().int(),
+  event_id: z.string(),
+  event_type: z.string(),
+  source: z.string(),
+  timestamp: z.string(),
+  since_previous_ms: z.number().nullable(),
+  causation_id: z.string().nullable(),
+  caused_by_version: z.number().int().nullable(),
+  data: z.record(z.string(), z.unknown()),
+  statut: z.string().nullable(),
+  accepted: z.boolean(),
+});
+
+/** The explorer's API: its live feed, what its views list, and the controls it offers. */
+export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = async (app, options) => {
+  const { pool, feed, processes, actors, demo } = options;
+
+  app.get(
+    '/api/explorer/live',
+    {
+      schema: {
+        tags: ['explorer'],
+        description:
+          'Server-sent events from the event store: `changes` (the events of commandes as they commit, id = position), `overview` every second, `reset` when the page must reload what it shows. Send Last-Event-ID (the last position seen) to resume.',
+        querystring: liveQuery,
+        headers: z.object({
+          'last-event-id': z
+            .string()
+            .regex(/^\d{1,19}$/)
+            .optional(),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const { changes, commande, overview } = request.query;
+      const filter: ChangeFilter =
+        commande !== undefined ? { kind: 'commande', commandeId: commande } : { kind: changes };
+      const lastEventId = request.headers['last-event-id'];
+      reply.hijack();
+      let unsubscribe: (() => void) | null = null;
+      let gone = false;
+      const connection = new SseConnection(reply.raw, () => {
+        gone = true;
+        unsubscribe?.();
+      });
+      try {
+        const stop = await feed.subscribe(connection, filter, {
+          overview: overview === '1',
+          lastEventId: lastEventId === undefined ? null : Number(lastEventId),
+        });
+        if (gone) stop();
+        else unsubscribe = stop;
+      } catch (error) {
+        request.log.warn({ err: error }, 'explorer live feed unavailable');
+        connection.close();
+      }
+    },
+  );
+
+  app.get(
+    '/api/explorer/machine',
+    {
+      schema: {
+        tags: ['explorer'],
+        description:
+          'The order machine drawn from its definition (SVG), its states, transitions and colours.',
+        response: {
+          200: z.object({
+            svg: z.string(),
+            initial: z.string(),
+            states: z.array(z.object({ key: z.string(), kind: z.string(), final: z.boolean() })),
+            transitions: z.array(z.object({ source: z.string(), target: z.string(), label: z.string() })),
+            kinds: z.record(z.string(), z.object({ fill: z.string(), stroke: z.string(), text: z.string() })),
+          }),
+        },
+      },
+    },
+    () => machinePicture(),
+  );
+
+  app.get(
+    '/api/explorer/commandes',
+    {
+      schema: {
+        tags: ['explorer'],
+        description: 'Commandes newest first, from the read model, filtered by state, client, store or id.',
+        querystring: z.object({
+          statut: z.enum(COMMANDE_STATUTS).optional(),
+          client_id: z.coerce.number().int().positive().optional(),
+          magasin_id: z.coerce.number().int().positive().optional(),
+          q: z.string().trim().min(1).max(200).optional().describe('Part of a commande id'),
+          limit: z.coerce.number().int().min(1).max(500).default(100),
+        }),
+        response: {
+          200: z.array(
+            z.object({
+              commande_id: z.string(),
+              client_id: z.number().int(),
+              magasin_id: z.number().int(),
+              total: z.number(),
+              statut: z.string(),
+              raison: z.string().nullable(),
+              created_at: z.string(),
+              updated_at: z.string(),
+            }),
+          ),
+          400: messageSchema,
+        },
+      },
+    },
+    (request) => {
+      const { statut, client_id, magasin_id, q, limit } = request.query;
+      return listCommandes(pool, { statut, clientId: client_id, magasinId: magasin_id, search: q, limit });
+    },
+  );
+
+  app.get(
+    '/api/explorer/commandes/:id/historique',
+    {
+      schema: {
+        tags: ['explorer'],
+        description:
+          "A commande's events in order, each with the state replaying up to it gives (the saga's pure fold).",
+        params: z.object({ id: commandeId }),
+        response: { 200: z.array(historyStepSchema), 404: messageSchema },
+      },
+    },
+    (request) => commandeHistory(pool, request.params.id),
+  );
+
+  app.get(
+    '/api/processes',
+    {
+      schema: {
+        tags: ['explorer'],
+        description:
+          'The choreo processes of this database (alive: a heartbeat within 10 s), the actors each hosts and which are paused.',
+        response: { 200: z.array(processSchema) },
+      },
+    },
+    () => processes.list(),
+  );
+
+  const actorParams = z.object({ name: z.enum(ACTOR_NAMES) });
+  const stateOf = (actor: (typeof ACTOR_NAMES)[number]) => {
+    const state = actors.actorStates().find((candidate) => candidate.actor === actor);
+    return {
+      process_id: processes.processId,
+      actor,
+      group: state?.group ?? null,
+      paused: state?.paused ?? false,
+    };
+  };
+  const notHosted = (actor: string) =>
+    new NotFoundError(`this process hosts no consumer named ${actor} (see GET /api/processes)`);
+
+  app.post(
+    '/api/actors/:name/pause',
+    {
+      schema: {
+        tags: ['explorer'],
+        description:
+          'Stops an actor of the process that receives the request from reading the bus, as if its service were down: its events wait. Other processes hosting it go on.',
+        params: actorParams,
+        response: { 200: actorStateSchema, 400: messageSchema, 404: messageSchema },
+      },
+    },
+    async (request) => {
+      if (!(await actors.pauseActor(request.params.name))) throw notHosted(request.params.name);
+      processes.beatNow();
+      return stateOf(request.params.name);
+    },
+  );
+
+  app.post(
+    '/api/actors/:name/resume',
+    {
+      schema: {
+        tags: ['explorer'],
+        description: 'Lets a paused actor of the process that receives the request read the bus again.',
+        params: actorParams,
+        response: { 200: actorStateSchema, 400: messageSchema, 404: messageSchema },
+      },
+    },
+    (request) => {
+      if (!actors.resumeActor(request.params.name)) throw notHosted(request.params.name);
+      processes.beatNow();
+      return stateOf(request.params.name);
+    },
+  );
+
+  app.get(
+    '/api/demo',
+    {
+      schema: {
+        tags: ['explorer'],
+        description: "The demo load's progress in this process.",
+        response: { 200: demoProgressSchema },
+      },
+    },
+    () => demo.progress(),
+  );
+
+  app.post(
+    '/api/demo',
+    {
+      schema: {
+        tags: ['explorer'],
+        description:
+          'Seeds the demo shop if it is not there, then sends checkouts at `rate` per second for `seconds` (80 % succeed, 10 % find no stock, 10 % cannot pay).',
+        body: z.object({
+          rate: z.number().min(0.5).max(200),
+          seconds: z.number().int().min(1).max(600),
+        }),
+        response: { 202: demoProgressSchema, 400: messageSchema, 409: messageSchema },
+      },
+    },
+    async (request, reply) => reply.status(202).send(await demo.start(request.body)),
+  );
+
+  app.post(
+    '/api/demo/stop',
+    {
+      schema: {
+        tags: ['explorer'],
+        description: 'Stops sending demo checkouts (those sent go on through the saga).',
+        response: { 200: demoProgressSchema },
+      },
+    },
+    async () => {
+      await demo.stop();
+      return demo.progress();
+    },
+  );
+};

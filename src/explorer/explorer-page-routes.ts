@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { messageSchema } from '../api/schemas.js';
+
+/** The page's files: plain ES modules and CSS, served as they are (no build step). */
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+const assetName = z
+  .string()
+  .regex(/^[a-z0-9-]+\.(js|css)$/, 'is not an explorer asset (like explorer.js)')
+  .describe('A file of the explorer page');
+
+async function send(fileName: string) {
+  return {
+    body: await readFile(`${PUBLIC_DIR}${fileName}`, 'utf8'),
+    type: CONTENT_TYPES[extname(fileName)] ?? 'application/octet-stream',
+  };
+}
+
+/** GET / and /explorer: the explorer's page; /explorer/assets/*: its scripts and styles. */
+export const explorerPageRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/explorer'));
+
+  app.get(
+    '/explorer',
+    {
+      schema: {
+        tags: ['explorer'],
+        description:
+          'The explorer: the order machine alive, the orders, dead letters, actors and a demo load.',
+        response: { 200: { content: { 'text/html': { schema: z.string() } } } },
+      },
+    },
+    async (_request, reply) => {
+      const page = await send('index.html');
+      return reply.type(page.type).header('cache-control', 'no-cache').send(page.body);
+    },
+  );
+
+  app.get(
+    '/explorer/assets/:file',
+    {
+      schema: {
+        tags: ['explorer'],
+        params: z.object({ file: assetName }),
+        response: { 200: z.string(), 400: messageSchema, 404: messageSchema },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const asset = await send(request.params.file);
+        return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
+      } catch {
+        return reply.status(404).send({ message: `no explorer asset ${request.params.file}` });
+      }
+    },
+  );
+};
