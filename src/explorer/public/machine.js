@@ -39,8 +39,9 @@ export function drawMachine(container, picture, { title }) {
   for (const group of svg.querySelectorAll('g.node')) {
     const key = group.querySelector('title')?.textContent ?? '';
     const state = picture.states.find((candidate) => candidate.key === key);
-    if (state)
-      nodes.set(key, { group, state, shapes: [...group.querySelectorAll('path, polygon, ellipse')] });
+    if (!state) continue;
+    group.setAttribute('data-state', key);
+    nodes.set(key, { group, state, shapes: [...group.querySelectorAll('path, polygon, ellipse')] });
   }
   const edges = new Map();
   for (const group of svg.querySelectorAll('g.edge')) {
@@ -56,7 +57,11 @@ export function drawMachine(container, picture, { title }) {
     const box = node.shapes[0].getBBox();
     const badge = svgElement('g', { class: 'count-badge zero', 'aria-hidden': 'true' });
     const rect = svgElement('rect', { rx: 9, ry: 9, height: 18 });
-    const text = svgElement('text', { 'text-anchor': 'middle', 'dominant-baseline': 'central' });
+    const text = svgElement('text', {
+      class: 'count',
+      'text-anchor': 'middle',
+      'dominant-baseline': 'central',
+    });
     badge.append(rect, text);
     node.group.append(badge);
     badges.set(key, { badge, rect, text, box });
