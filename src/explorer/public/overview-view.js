@@ -48,7 +48,7 @@ export async function mountOverview(view) {
       h(
         'section',
         { class: 'card', 'aria-labelledby': 'c-completions' },
-        h('h2', { id: 'c-completions', text: 'Completed per second (last 10 s)' }),
+        h('h2', { id: 'c-completions', text: 'Completed / s (last 10 s)' }),
         completions,
       ),
       h(
