@@ -1,7 +1,7 @@
+import { RecentMap } from '../../collections/recent-map.js';
 import type { SagaEnvelope } from '../../domain/events.js';
 import { applyEvent, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
 import { type LoadedCommande, rehydrate } from './commande-stream.js';
-import { RecentMap } from './recent-map.js';
 
 const DEFAULT_CAPACITY = 4_096;
 

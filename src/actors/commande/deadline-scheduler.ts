@@ -25,6 +25,7 @@ export interface DeadlineSchedulerOptions {
 export class DeadlineScheduler {
   private timer: NodeJS.Timeout | null = null;
   private tick: Promise<void> = Promise.resolve();
+  private ticking = false;
   private running = false;
   private stopping = false;
 
@@ -36,12 +37,19 @@ export class DeadlineScheduler {
     const tickMs =
       this.options.tickMs ?? Math.min(1_000, Math.max(50, Math.floor(this.options.deadlineMs / 4)));
     this.timer = setInterval(() => {
-      this.tick = this.tick
-        .then(async () => {
-          await this.expireDue();
-        })
-        .catch((error: unknown) => {
-          this.options.logger.warn({ err: error }, 'deadline scheduler tick failed');
+      // A tick that outlasts the interval (a slow or locked database) is not queued behind: the next one
+      // due after it looks for every deadline passed meanwhile, so skipped ticks lose nothing.
+      if (this.ticking) return;
+      this.ticking = true;
+      this.tick = this.expireDue()
+        .then(
+          () => {},
+          (error: unknown) => {
+            this.options.logger.warn({ err: error }, 'deadline scheduler tick failed');
+          },
+        )
+        .finally(() => {
+          this.ticking = false;
         });
     }, tickMs);
   }

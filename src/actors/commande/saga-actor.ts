@@ -1,11 +1,11 @@
 import { z } from 'zod';
+import { RecentMap } from '../../collections/recent-map.js';
 import { VersionConflictError } from '../../domain/errors.js';
 import { parseSagaEnvelope, type SagaEnvelope, type StreamName } from '../../domain/events.js';
 import { commandeMachine } from '../../machines/commande.machine.js';
 import { applyEvent, type CommandeStatut, isFinalStatut, statutOf } from '../../machines/commande-replay.js';
 import type { Pool } from '../../persistence/database.js';
 import { readStreams } from '../../persistence/event-store.js';
-import { RecentMap } from './recent-map.js';
 
 export const SAGA_CONSUMER = 'commande-saga';
 export const SAGA_STREAMS: readonly StreamName[] = [

@@ -1,3 +1,5 @@
+import { UnavailableError } from '../../domain/errors.js';
+import { createLogger, type Logger } from '../../observability/logger.js';
 import { type Pool, withTransaction } from '../../persistence/database.js';
 import { holdAppend } from '../../persistence/event-store.js';
 import { type CheckoutResult, checkout, commandeCreee, newCommandeId, takeCarts } from './checkout.js';
@@ -7,6 +9,18 @@ interface WaitingCheckout {
   magasinId: number;
   resolve: (result: CheckoutResult) => void;
   reject: (error: unknown) => void;
+}
+
+export interface CheckoutBatcherOptions {
+  /** Where a failed shared transaction is said; without one, a logger of its own (failures are never silent). */
+  logger?: Logger;
+  /** At most this many checkouts go in one transaction. */
+  maxBatch?: number;
+  /**
+   * At most this many checkouts wait for the transaction in progress; past it a checkout is refused at once
+   * (503, retry later) rather than held in memory while the database falls further behind.
+   */
+  maxWaiting?: number;
 }
 
 /**
@@ -19,14 +33,26 @@ interface WaitingCheckout {
 export class CheckoutBatcher {
   private queue: WaitingCheckout[] = [];
   private writing = false;
+  private readonly logger: Logger;
+  private readonly maxBatch: number;
+  private readonly maxWaiting: number;
 
   constructor(
     private readonly pool: Pool,
-    private readonly maxBatch = 200,
-  ) {}
+    options: CheckoutBatcherOptions = {},
+  ) {
+    this.logger = options.logger ?? createLogger('info', 'checkout-batcher');
+    this.maxBatch = options.maxBatch ?? 200;
+    this.maxWaiting = options.maxWaiting ?? 5_000;
+  }
 
   checkout(clientId: number, magasinId: number, idempotencyKey: string | undefined): Promise<CheckoutResult> {
     if (idempotencyKey !== undefined) return checkout(this.pool, clientId, magasinId, idempotencyKey);
+    if (this.queue.length >= this.maxWaiting) {
+      return Promise.reject(
+        new UnavailableError(`${this.queue.length} checkouts are waiting for the database: retry later`),
+      );
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ clientId, magasinId, resolve, reject });
       this.writeNext();
@@ -40,6 +66,7 @@ export class CheckoutBatcher {
     void this.write(batch)
       .catch((error: unknown) => {
         // write settles every checkout itself; this only keeps a bug there from leaving callers waiting.
+        this.logger.error({ err: error, checkouts: batch.length }, 'checkout batch failed unexpectedly');
         for (const waiting of batch) waiting.reject(error);
       })
       .finally(() => {
@@ -64,8 +91,13 @@ export class CheckoutBatcher {
     if (shared.length > 1) {
       try {
         created = await this.checkoutTogether(shared);
-      } catch {
-        // Nothing was written: each is tried on its own below, and gets its own error if it has one.
+      } catch (error) {
+        // Nothing was written: each is tried on its own below, and gets its own error if it has one. Said,
+        // because a shared transaction that keeps failing costs one transaction per checkout.
+        this.logger.warn(
+          { err: error, checkouts: shared.length },
+          'checkouts written together failed: each is tried on its own',
+        );
       }
     }
     for (const waiting of shared) {

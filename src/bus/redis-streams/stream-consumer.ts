@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RecentMap } from '../../collections/recent-map.js';
 import { crashPoint } from '../../fault-injection.js';
 import { RepeatedFailure } from '../../observability/repeated-failure.js';
 import type { BusConsumer, DeliveryEvents, EventHandlers } from '../bus.js';
@@ -28,6 +29,11 @@ export interface StreamConsumerOptions extends EventHandlers {
    * when quiet.
    */
   lingerMs?: number;
+  /**
+   * How many entries' last failure reason (kept for the dead letter's reason) this consumer remembers.
+   * An entry another consumer took over is never settled here, so without a bound the reasons would pile up.
+   */
+  rememberedFailures?: number;
 }
 
 /** How long stopping waits for a loop stuck on a Redis that went away. */
@@ -49,7 +55,12 @@ export class StreamConsumer implements BusConsumer {
   private pausedGate: { opened: Promise<void>; open: () => void } | null = null;
   private inHand: Promise<void> = Promise.resolve();
   private finishInHand: () => void = () => {};
-  private readonly lastFailure = new Map<string, string>();
+  /**
+   * Why this consumer last failed on an entry, for the reason of its dead letter. Bounded: an entry that
+   * another consumer takes over (and settles) is never forgotten here, and a forgotten reason only makes a
+   * dead letter say that the reason was lost.
+   */
+  private readonly lastFailure: RecentMap<string, string>;
   private readonly batchSize: number;
   private readonly blockMs: number;
   private readonly lingerMs: number;
@@ -64,6 +75,7 @@ export class StreamConsumer implements BusConsumer {
     this.batchSize = options.batchSize ?? 100;
     this.blockMs = options.blockMs ?? 2_000;
     this.lingerMs = options.lingerMs ?? 2;
+    this.lastFailure = new RecentMap(options.rememberedFailures ?? 10_000);
     this.readFailure = new RepeatedFailure(options.logger, `reading the streams for ${options.group}`);
     this.dispatcher = new CommandeDispatcher({ ...options, isRunning: () => this.running });
     this.sweep = new PendingEntrySweep({
@@ -85,6 +97,11 @@ export class StreamConsumer implements BusConsumer {
 
   get group(): string {
     return this.options.group;
+  }
+
+  /** How many entries' failure reasons this consumer holds (bounded by `rememberedFailures`). */
+  get rememberedFailureCount(): number {
+    return this.lastFailure.size;
   }
 
   get paused(): boolean {
