@@ -25,6 +25,8 @@ const auditSchema = z.object({
   argent: z.object({ ecarts: z.array(z.unknown()) }),
   commandes: z.object({ en_cours: z.array(z.unknown()) }),
 });
+const workInFlightSchema = z.object({ handled: z.number(), open: z.number() });
+type WorkInFlight = z.infer<typeof workInFlightSchema>;
 const eventsSchema = z.array(z.object({ event_type: z.string(), version: z.number() }));
 
 // Per-entry points fire often enough at 5 %; after-ack and the relay's fire once per batch, so every
@@ -83,6 +85,26 @@ describeOnEachBus('a worker killed with SIGKILL while orders flow', (bus) => {
     if (killLog.length > 0) console.log(`kills (${bus}):\n${killLog.join('\n')}`);
   });
 
+  /** The event store's last position. */
+  async function headPosition(): Promise<number> {
+    const head = await system.choreo.pool.query('SELECT coalesce(max(position), 0)::bigint AS p FROM events');
+    return Number(head.rows[0].p);
+  }
+
+  /**
+   * What the worker has done since `since` (events its actors appended: all but the checkouts, which this
+   * process writes), and how many orders are not final yet (in the saga actor's own rows).
+   */
+  async function workInFlight(since: number): Promise<WorkInFlight> {
+    const work = await system.choreo.pool.query(
+      `SELECT (SELECT count(*) FROM events WHERE position > $1 AND source <> 'panier-service')::int AS handled,
+              (SELECT count(*) FROM events AS e WHERE e.event_type = 'CommandeCreee' AND NOT EXISTS (
+                 SELECT 1 FROM sagas AS s WHERE s.commande_id = e.aggregate_id AND s.final))::int AS open`,
+      [since],
+    );
+    return workInFlightSchema.parse(work.rows[0]);
+  }
+
   function startWorker(fault?: string): WorkerProcess {
     return new WorkerProcess({
       BUS: bus,
@@ -118,23 +140,29 @@ describeOnEachBus('a worker killed with SIGKILL while orders flow', (bus) => {
         await killAllWorkers();
       });
       worker = startWorker(fault);
+      let workerSince = await headPosition();
+      const inFlightAtKills: WorkInFlight[] = [];
       const supervise = (async () => {
         while (kills < KILLS_PER_SCENARIO && !over) {
           const current = worker;
           if (!current) return;
           if (!scenario.fault) {
-            // no fault point: an outside SIGKILL at a random moment
-            await Promise.race([
-              current.exited,
-              new Promise((r) => setTimeout(r, 200 + Math.random() * 600)),
-            ]);
+            // no fault point: an outside SIGKILL at a moment when the worker is in the middle of its work
+            // (a fixed delay after spawning mostly landed before it had even started)
+            const inFlight = await eventually(
+              () => workInFlight(workerSince),
+              (work) => (work.handled > 0 && work.open > 0) || over || !current.alive,
+              { timeoutMs: 60_000, intervalMs: 5, description: 'the worker to be in the middle of orders' },
+            );
             await current.kill('SIGKILL');
+            inFlightAtKills.push(inFlight);
           }
           const exit = await current.exited;
           kills += 1;
           killLog.push(`${scenario.name}: kill ${kills} (${exit.signal ?? exit.code})`);
           if (over) return;
           worker = startWorker(kills < KILLS_PER_SCENARIO ? fault : undefined);
+          workerSince = await headPosition();
         }
       })();
       // orders keep coming until the worker has died often enough (a fault point needs traffic to fire)
@@ -155,6 +183,15 @@ describeOnEachBus('a worker killed with SIGKILL while orders flow', (bus) => {
         },
       );
       await supervise;
+      // and each outside kill landed while the worker was at work: it had handled events since it started,
+      // and orders were still open
+      if (!scenario.fault) {
+        expect(inFlightAtKills).toHaveLength(KILLS_PER_SCENARIO);
+        for (const work of inFlightAtKills) {
+          expect(work.handled).toBeGreaterThan(0);
+          expect(work.open).toBeGreaterThan(0);
+        }
+      }
 
       // then every order reaches a final state
       for (const commandeId of commandes) await shop.finalCommande(commandeId, 60_000);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type BusProbe, busProbe } from './support/bus-probe.js';
+import { type BusProbe, busProbe, CONSUMER_GROUPS } from './support/bus-probe.js';
 import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
@@ -32,25 +32,51 @@ describeOnEachBus('graceful shutdown on SIGTERM', (bus) => {
     });
   }
 
+  /**
+   * Work the worker holds or is about to take: on Redis, entries its groups read and have not
+   * acknowledged; on PostgreSQL (where a batch in hand lasts a few milliseconds), events its groups'
+   * checkpoints are not past yet.
+   */
+  async function workInHand(): Promise<number> {
+    if (bus === 'redis') return (await probe.eventsInHand()).reduce((sum, held) => sum + held.count, 0);
+    let waiting = 0;
+    for (const [group, streams] of CONSUMER_GROUPS)
+      for (const stream of streams) waiting += await probe.eventsWaiting(stream, group);
+    return waiting;
+  }
+
   it('given a worker busy with orders, when it gets SIGTERM, then it finishes the work in hand, exits 0, and a new worker completes every order', async () => {
-    // given a worker hosting the services, busy with orders
+    // given a worker hosting the services, busy with orders that keep coming until it has exited (so that
+    // its last read has work in it, whose acknowledgement only the shutdown can send)
     const worker = startWorker();
     const magasin = await shop.magasin();
     const produit = await shop.produit(1);
-    await shop.setStock(magasin, produit, 100);
-    const client = await shop.client(100);
+    await shop.setStock(magasin, produit, 5_000);
+    const client = await shop.client(5_000);
     const commandes: string[] = [];
-    for (let i = 0; i < 20; i++) commandes.push(await shop.order(client, magasin, [[produit, 1]]));
-    await eventually(
-      () => shop.commande(commandes[0] ?? ''),
-      (commande) => commande.statut !== 'en_attente_stock',
-      {
-        description: 'the worker to be up and working',
-      },
-    );
+    let ordering = true;
+    const placing = (async () => {
+      while (ordering && commandes.length < 4_000)
+        commandes.push(await shop.order(client, magasin, [[produit, 1]]));
+    })();
+    try {
+      await eventually(
+        async () => (commandes[0] === undefined ? null : await shop.commande(commandes[0])),
+        (commande) => commande !== null && commande.statut !== 'en_attente_stock',
+        { description: 'the worker to be up and working' },
+      );
+      const inHandAtSigterm = await eventually(workInHand, (count) => count > 0, {
+        description: 'the worker to have work in hand',
+        intervalMs: 5,
+      });
+      expect(inHandAtSigterm).toBeGreaterThan(0);
 
-    // when it is asked to stop
-    await worker.kill('SIGTERM');
+      // when it is asked to stop, with that work in hand
+      await worker.kill('SIGTERM');
+    } finally {
+      ordering = false;
+      await placing;
+    }
 
     // then it exits cleanly, and no group holds an event it took without recording that it finished it
     // (Redis: no entry pending; PostgreSQL: no event applied past its group's checkpoint)

@@ -5,6 +5,7 @@ import type { SagaEnvelope } from '../src/domain/events.js';
 import { readStream } from '../src/persistence/event-store.js';
 import { type BusProbe, busProbe } from './support/bus-probe.js';
 import { describeOnEachBus } from './support/buses.js';
+import { scrapeMetrics } from './support/prometheus-text.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
@@ -33,6 +34,7 @@ describeOnEachBus('at-least-once delivery, exactly-once effects', (bus) => {
     expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
     const eventsBefore = await readStream(system.choreo.pool, commandeId);
     const ventesBefore = (await system.api.get('/api/ventes')).body;
+    const refusedBefore = await refusedByServices();
 
     // when every event of that order is delivered again, with the same event_id, as after a crash between
     // applying and acknowledging (a relay publishing again to Redis; a checkpoint moved back on PostgreSQL)
@@ -43,7 +45,26 @@ describeOnEachBus('at-least-once delivery, exactly-once effects', (bus) => {
     expect(await shop.stockOf(magasin, produit)).toMatchObject({ quantite: 7, reservee: 0 });
     expect(await shop.solde(client)).toBe(88);
     expect((await system.api.get('/api/ventes')).body).toEqual(ventesBefore);
+    // and each service knew the events as handled (its inbox): none was applied again. The order machine
+    // would refuse every one of them too, since the commande moved on, so the stock, balance and sales
+    // above stay right even without the inbox; a refusal counted here is what shows the inbox let a
+    // duplicate through.
+    expect(await refusedByServices()).toEqual(refusedBefore);
   });
+
+  /** Events the services applied again and the order machine refused, per service. */
+  async function refusedByServices(): Promise<Record<string, number>> {
+    const refused = (await scrapeMetrics(system.api)).byLabel(
+      'commande_evenements_refuses_total',
+      'consumer',
+    );
+    return Object.fromEntries(
+      ['stock-service', 'client-service', 'ventes-service'].map((service) => [
+        service,
+        refused[service] ?? 0,
+      ]),
+    );
+  }
 });
 
 // No bus here: the test hands the event to the actor itself (the PostgreSQL bus, which every run has).

@@ -1,10 +1,18 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeOnEachBus } from './support/buses.js';
+import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
 const venteList = z.array(z.object({ commande_id: z.string(), client_id: z.number(), total: z.number() }));
+const sagaRowSchema = z.object({
+  statut: z.string(),
+  raison: z.string().nullable(),
+  final: z.boolean(),
+  version: z.number(),
+  deadline_at: z.date().nullable(),
+});
 
 describeOnEachBus('the seed report scenarios, over HTTP', (bus) => {
   let system: TestSystem;
@@ -17,6 +25,36 @@ describeOnEachBus('the seed report scenarios, over HTTP', (bus) => {
   afterAll(async () => {
     await system?.stop();
   });
+
+  /**
+   * The saga actor's own row of the commande (its state, as the deadlines and the counts per state use
+   * it), once it has seen the commande's last event: the read model alone could be right while it is not.
+   */
+  async function sagaOf(commandeId: string): Promise<z.infer<typeof sagaRowSchema>> {
+    const { n: events } = z
+      .object({ n: z.number() })
+      .parse(
+        (
+          await system.choreo.pool.query('SELECT count(*)::int AS n FROM events WHERE aggregate_id = $1', [
+            commandeId,
+          ])
+        ).rows[0],
+      );
+    return eventually(
+      async () => {
+        const row = await system.choreo.pool.query(
+          'SELECT statut, raison, final, version, deadline_at FROM sagas WHERE commande_id = $1',
+          [commandeId],
+        );
+        return row.rows[0] === undefined ? null : sagaRowSchema.parse(row.rows[0]);
+      },
+      (saga) => saga !== null && saga.version === events,
+      { timeoutMs: 10_000, description: `the saga row of ${commandeId} at version ${events}` },
+    ).then((saga) => {
+      if (saga === null) throw new Error(`no saga row for ${commandeId}`);
+      return saga;
+    });
+  }
 
   it('success: the sale is confirmed, stock and balance go down, one sale is recorded', async () => {
     // given a store with 10 apples at 0.10 and 5 pears at 0.20, and a client with 100.00
@@ -36,6 +74,13 @@ describeOnEachBus('the seed report scenarios, over HTTP', (bus) => {
     // then the order ends confirmed, with the exact total 0.40
     const commande = await shop.finalCommande(commandeId);
     expect(commande.statut).toBe('vente_confirmee');
+    expect(await sagaOf(commandeId)).toEqual({
+      statut: 'vente_confirmee',
+      raison: null,
+      final: true,
+      version: 4,
+      deadline_at: null,
+    });
     expect(commande.total).toBe(0.4);
     expect(commande.historique.map((entry) => entry.event_type)).toEqual([
       'CommandeCreee',
@@ -69,6 +114,13 @@ describeOnEachBus('the seed report scenarios, over HTTP', (bus) => {
     const commande = await shop.finalCommande(commandeId);
     expect(commande.statut).toBe('stock_indisponible');
     expect(commande.raison).toBe('stock_insuffisant');
+    expect(await sagaOf(commandeId)).toEqual({
+      statut: 'stock_indisponible',
+      raison: 'stock_insuffisant',
+      final: true,
+      version: 2,
+      deadline_at: null,
+    });
     expect(await shop.stockOf(magasin, pomme)).toEqual({ produit_id: pomme, quantite: 1, reservee: 0 });
     expect(await shop.solde(client)).toBe(50);
   });
@@ -84,6 +136,13 @@ describeOnEachBus('the seed report scenarios, over HTTP', (bus) => {
     const commande = await shop.finalCommande(commandeId);
     expect(commande.statut).toBe('annulee');
     expect(commande.raison).toBe('solde_insuffisant');
+    expect(await sagaOf(commandeId)).toEqual({
+      statut: 'annulee',
+      raison: 'solde_insuffisant',
+      final: true,
+      version: 4,
+      deadline_at: null,
+    });
     expect(commande.historique.map((entry) => entry.event_type)).toEqual([
       'CommandeCreee',
       'StockReserve',
