@@ -269,7 +269,12 @@ export interface ReadAllOptions {
   aggregateId?: string | undefined;
 }
 
-/** Committed events in global order. For a reader that checkpoints, use readAllGapSafe instead. */
+/**
+ * Committed events in global order, as a snapshot shows them now: for a look at the store (GET /events).
+ * Not for a reader that moves a position past what it read: a later position can commit before an earlier
+ * one, and that reader would skip the earlier event for good. It uses readAllGapSafe (the explorer's tail
+ * does), or takeGapSafe on rows read in its own statement (CheckpointedReader, with its checkpoint row).
+ */
 export async function readAll(
   db: Queryable,
   { after, limit, aggregateId }: ReadAllOptions,

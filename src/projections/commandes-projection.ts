@@ -139,9 +139,3 @@ async function applyToCommandes(tx: PoolClient, events: readonly SagaEnvelope[])
     ],
   );
 }
-
-/** Empties the read model and its checkpoint; the projection then rebuilds it from position 0. */
-export async function resetCommandesProjection(tx: PoolClient): Promise<void> {
-  await tx.query('DELETE FROM commandes_vue');
-  await tx.query('UPDATE checkpoints SET position = 0 WHERE name = $1', [COMMANDES_PROJECTION]);
-}
