@@ -94,6 +94,62 @@ describeNeeding(['redis'], 'the Redis consumer remembers a bounded number of fai
   });
 });
 
+describeNeeding(['redis'], 'a pending entry trimmed away', () => {
+  const prefix = `test:trimmed-pending:${randomBytes(4).toString('hex')}:`;
+  const stream = `${prefix}events`;
+  let redis: Redis;
+
+  beforeAll(() => {
+    redis = new Redis(REDIS_URL, { protocol: 2 });
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('is not let go silently: an error names the group, the stream and the entry', async () => {
+    // given an entry read by consumer a of group g (which then stopped), and deleted from the stream
+    // while still pending, as MAXLEN trimming would
+    await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    const id = String(await redis.xadd(stream, '*', 'junk', '1'));
+    await redis.xreadgroup('GROUP', 'g', 'a', 'COUNT', '10', 'STREAMS', stream, '>');
+    await redis.xdel(stream, id);
+    const { logger, lines } = capturingLogger();
+
+    // when consumer a comes back (its sweep, or its read of its own pending entries, finds it gone)
+    const a = new StreamConsumer({
+      redisUrl: REDIS_URL,
+      group: 'g',
+      consumerName: 'a',
+      streams: [stream],
+      deadLetterStream: `${prefix}dead`,
+      logger,
+      handle: async () => {},
+      blockMs: 100,
+      claimIdleMs: 60_000,
+    });
+    try {
+      a.start();
+      await eventually(
+        async () => (await redis.xpending(stream, 'g')) as [number, ...unknown[]],
+        ([pending]) => pending === 0,
+        { description: 'the trimmed entry gone from the pending list' },
+      );
+    } finally {
+      await a.stop();
+    }
+
+    // then it said so: that entry of that stream was never applied by group g
+    expect(lines.find((line) => String(line.msg).includes('trimmed away'))).toMatchObject({
+      level: 50,
+      group: 'g',
+      stream,
+      entry: id,
+    });
+  });
+});
+
 describe('checkouts and deadlines under a slow database', () => {
   let database: TestDatabase;
   let pool: Pool;

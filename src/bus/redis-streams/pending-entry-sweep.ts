@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { DeliveryEvents } from '../bus.js';
 import { pairsToRecord } from '../field-pairs.js';
 import type { Redis } from './redis.js';
@@ -8,6 +9,18 @@ import {
   parsePendingReply,
   type RawEntry,
 } from './stream-reply.js';
+
+const deletedIdsSchema = z.array(z.string());
+
+/**
+ * XAUTOCLAIM's third element (Redis 7): entries that were pending but are no longer in the stream (trimmed
+ * away), which it has just removed from the pending list, whatever their idle time.
+ */
+function trimmedWhilePending(reply: unknown): string[] {
+  if (!Array.isArray(reply)) return [];
+  const parsed = deletedIdsSchema.safeParse(reply[2]);
+  return parsed.success ? parsed.data : [];
+}
 
 export interface PendingEntrySweepOptions {
   redis: Redis;
@@ -55,6 +68,13 @@ export class PendingEntrySweep {
         String(batchSize),
       );
       const { entries } = parseAutoClaimReply(stream, reply);
+      for (const entry of trimmedWhilePending(reply)) {
+        // Redis forgot it without a word: the group never applied that event (the event store has it).
+        this.options.logger.error(
+          { group, stream, entry },
+          'a pending entry was trimmed away before this group applied it: its event was not delivered',
+        );
+      }
       await this.forgetDeadConsumers(stream);
       if (entries.length === 0) continue;
       const deliveries = await this.deliveriesOf(stream, entries);

@@ -263,7 +263,13 @@ export class StreamConsumer implements BusConsumer {
     const deliveries: EntryDelivery[] = [];
     for (const entry of entries) {
       if (entry.fields === null) {
-        acks.push(entry); // trimmed away while pending: nothing left to apply
+        // Trimmed away while pending: nothing left to apply here, so it is acknowledged, but never silently:
+        // this group did not apply that event (the event store still has it).
+        this.options.logger.error(
+          { group: this.options.group, stream: entry.stream, entry: entry.id },
+          'a pending entry was trimmed away before this group applied it: its event was not delivered',
+        );
+        acks.push(entry);
         continue;
       }
       const decoded = decodeEnvelope(entry.fields);
