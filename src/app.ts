@@ -166,7 +166,7 @@ export class Choreo {
         catalogue: new CatalogueRepository(pool),
         clients: new ClientRepository(pool),
         paniers: new PanierRepository(pool),
-        checkouts: new CheckoutBatcher(pool),
+        checkouts: new CheckoutBatcher(pool, { logger: logger.child({ component: 'checkouts' }) }),
         ventes: new VentesRepository(pool),
         commandes: new CommandesQueries(pool),
         metrics,
