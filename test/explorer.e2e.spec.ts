@@ -182,6 +182,12 @@ describeWithBrowser('the explorer in a real browser', () => {
         'ALTER TABLE ventes ADD CONSTRAINT ventes_closed CHECK (false) NOT VALID',
       );
       const commandeId = await shop.order(richClient, magasin, [[produit, 1]]);
+      // Dead-lettering waits for the retries' backoff: slower than the page when the machine is busy.
+      await eventually(
+        async () => (await system.api.get('/api/dead-letters')).body,
+        (letters) => Array.isArray(letters) && letters.length > 0,
+        { timeoutMs: 45_000, description: 'the PaiementAccepte to be dead-lettered by ventes-service' },
+      );
       const page = await open('#/dead-letters');
       const redrive = page.getByRole('button', { name: /^Re-drive dead letter .* to ventes-service$/ });
       await redrive.waitFor({ timeout: UI_TIMEOUT });
@@ -192,7 +198,7 @@ describeWithBrowser('the explorer in a real browser', () => {
       await redrive.click();
       await page.getByText(/re-driven to ventes-service/).waitFor({ timeout: UI_TIMEOUT });
       expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
-      await page.getByText('No dead letter: every event was handled.').waitFor({ timeout: UI_TIMEOUT });
+      await page.getByText('No dead letter: every event was handled.').waitFor({ timeout: 30_000 });
       await page.close();
     });
 

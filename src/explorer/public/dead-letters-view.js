@@ -101,8 +101,13 @@ export async function mountDeadLetters(view) {
   }
 
   await load();
+  // A re-driven letter leaves once its group applied it again, which the count may not tell apart from
+  // the re-drive itself: while letters are shown, look again every 2 s as well.
+  const timer = setInterval(() => {
+    if (list.querySelector('tr[data-dead-letter]')) load().catch(() => {});
+  }, 2_000);
   let count = null;
-  return openLive(
+  const close = openLive(
     { changes: 'none', overview: true },
     {
       overview: (reading) => {
@@ -113,4 +118,8 @@ export async function mountDeadLetters(view) {
       },
     },
   );
+  return () => {
+    clearInterval(timer);
+    close();
+  };
 }
