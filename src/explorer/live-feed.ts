@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { RecentMap } from '../actors/commande/recent-map.js';
+import { RecentMap } from '../collections/recent-map.js';
 import { isSagaEventType, type StoredEvent, sagaEnvelopeSchema } from '../domain/events.js';
 import type { CommandeSnapshot } from '../machines/commande-replay.js';
 import { transitionKey } from '../machines/machine-transitions.js';
