@@ -26,6 +26,11 @@ export interface BenchOptions {
   /** How long to wait for a backlog to clear before the next step (a step that fell behind). */
   maxDrainMs: number;
   p99BoundMs: number;
+  /**
+   * Explorers open during a second half-rate step, run right after the first (0: no such step;
+   * `--no-explorers` or `--explorers 0`).
+   */
+  explorers: number;
   /** Fixed rate to run instead of the search (with --rate). */
   fixedRate: number | null;
   /** After the search, keep ordering at half rate until this many orders were placed (RSS check). */
@@ -80,6 +85,7 @@ export function parseOptions(args: string[]): BenchOptions {
     drainGraceMs: quick ? 3_000 : 2_000,
     maxDrainMs: quick ? 5_000 : 60_000,
     p99BoundMs: 1_000,
+    explorers: args.includes('--no-explorers') ? 0 : 10,
     fixedRate: null,
     soakOrders: 0,
     stores: quick ? 3 : 8,
@@ -95,6 +101,7 @@ export function parseOptions(args: string[]): BenchOptions {
     ['startRate', 'start-rate'],
     ['maxRate', 'max-rate'],
     ['maxSteps', 'max-steps'],
+    ['explorers', 'explorers'],
     ['fixedRate', 'rate'],
     ['soakOrders', 'soak-orders'],
     ['ceilingSeconds', 'ceiling-seconds'],

@@ -1,8 +1,11 @@
 import type { CeilingResult } from './ceiling.js';
+import type { ExplorerCounts } from './explorer-clients.js';
+import type { ExplorersResult } from './explorers-step.js';
 import { BUSES, type Bus } from './options.js';
 import type { MachineInfo } from './proc-stats.js';
 import type { ReplayResult } from './replay-bench.js';
 import type { SagaBenchResult } from './saga-bench.js';
+import type { StepResult } from './saga-step.js';
 import type { PeerResult, StoreResult } from './store-bench.js';
 
 export interface BenchReport {
@@ -53,6 +56,10 @@ function verdicts(sagas: SagaBenchResult[], ok: (saga: SagaBenchResult) => boole
     .join(', ');
 }
 
+/** A step of the rate search (or the fixed rate), not the warm-up, the half-rate steps or the soak. */
+const isSearchStep = (label: string): boolean =>
+  label !== 'warm-up' && !label.startsWith('half rate') && label !== 'soak';
+
 const msTriple = (a: number, b: number, c: number): string => `${fmt(a, 1)} / ${fmt(b, 1)} / ${fmt(c, 1)}`;
 
 /** The saga section side by side, one column per bus, each from its own choreo and fresh database. */
@@ -67,14 +74,14 @@ export function sagaRows(report: BenchReport): SagaRow[] {
   const best = (saga: SagaBenchResult) => saga.best;
   const half = (saga: SagaBenchResult) => saga.halfRate;
   const firstFailed = (saga: SagaBenchResult) =>
-    saga.steps.find((s) => !s.sustained && s.label !== 'warm-up' && s.label !== 'half rate');
+    saga.steps.find((s) => !s.sustained && isSearchStep(s.label));
   const lost = (saga: SagaBenchResult) =>
     saga.deadLetters === 0 && saga.expired === 0 && saga.neverFinal === 0;
   return [
     row(
       'highest rate sustained (checkouts/s offered)',
       (saga) =>
-        `${fmt(saga.sustainedRate)} (${saga.steps.filter((s) => s.label !== 'warm-up' && s.label !== 'half rate' && s.label !== 'soak').length} steps)`,
+        `${fmt(saga.sustainedRate)} (${saga.steps.filter((s) => isSearchStep(s.label)).length} steps)`,
       `>= 1,000: ${verdicts(sagas, (saga) => saga.sustainedRate >= 1_000)}`,
     ),
     row('first rate not sustained', (saga) => {
@@ -151,6 +158,80 @@ export function sagaRows(report: BenchReport): SagaRow[] {
     ),
   ];
 }
+
+/**
+ * The half-rate step without explorers and the same step right after it with explorers open, side by
+ * side for each bus: one header line and rows of cells.
+ */
+export function explorerTable(report: BenchReport): string[][] {
+  const runs = sagasRun(report).flatMap((saga) =>
+    saga.explorers && saga.halfRate ? [{ saga, without: saga.halfRate, explorers: saga.explorers }] : [],
+  );
+  if (runs.length === 0) return [];
+  const header = [
+    'half rate, without and with explorers',
+    ...runs.flatMap(({ saga, explorers }) => [
+      `${saga.bus}, none`,
+      `${saga.bus}, ${explorers.explorers} explorers`,
+    ]),
+  ];
+  const row = (
+    metric: string,
+    value: (step: StepResult) => string,
+    withExplorers: (explorers: ExplorersResult) => string = (explorers) => value(explorers.step),
+  ): string[] => [
+    metric,
+    ...runs.flatMap(({ without, explorers }) => [value(without), withExplorers(explorers)]),
+  ];
+  const sum = (explorers: ExplorersResult, key: keyof ExplorerCounts) =>
+    explorers.perExplorer.reduce((total, counts) => total + counts[key], 0);
+  const min = (explorers: ExplorersResult, key: keyof ExplorerCounts) =>
+    Math.min(...explorers.perExplorer.map((counts) => counts[key]));
+  return [
+    header,
+    row(
+      'checkouts/s offered; orders final / accepted',
+      (step) => `${fmt(step.rate)}; ${fmt(step.completed)} / ${fmt(step.accepted)}`,
+    ),
+    row(
+      'latency p50 / p99 (max), ms',
+      (step) => `${fmt(step.latency.p50)} / ${fmt(step.latency.p99)} (${fmt(step.latency.max)})`,
+    ),
+    row('CPU per saga, choreo / PostgreSQL / machine (ms)', (step) =>
+      msTriple(step.choreoCpuMsPerSaga, step.postgresCpuMsPerSaga, step.machineCpuMsPerSaga),
+    ),
+    row(
+      'cores busy, choreo / machine',
+      (step) => `${fmt(step.choreoCores, 2)} / ${fmt(step.machineCores, 2)}`,
+    ),
+    row(
+      'pushed per explorer per second: KiB, messages (changes)',
+      () => '-',
+      (explorers) =>
+        `${fmt(explorers.bytesPerExplorerPerSecond / 1024, 1)} KiB, ${fmt(explorers.messagesPerExplorerPerSecond, 1)} (${fmt(explorers.changesPerExplorerPerSecond)})`,
+    ),
+    row(
+      'explorers told of every change; fewest changes, finals told',
+      () => '-',
+      (explorers) =>
+        `${explorers.explorersThatSawAll}/${explorers.explorers}; ${fmt(min(explorers, 'changes'))} of ${fmt(explorers.expectedChanges)}, ${fmt(min(explorers, 'finals'))} of ${fmt(explorers.expectedFinals)}`,
+    ),
+    row(
+      'truncated messages / resets / reconnects / invalid, all explorers',
+      () => '-',
+      (explorers) =>
+        `${fmt(sum(explorers, 'truncatedMessages'))} / ${fmt(sum(explorers, 'resets'))} / ${fmt(sum(explorers, 'reconnects'))} / ${fmt(sum(explorers, 'invalid'))}`,
+    ),
+    row(
+      'orders list reloads, all explorers',
+      () => '-',
+      (explorers) => fmt(sum(explorers, 'reloads')),
+    ),
+  ];
+}
+
+const EXPLORER_NOTE =
+  'Each explorer: one GET /api/explorer/live?changes=all&overview=1 (the orders list\'s feed and the overview\'s), every message parsed and validated, the machine fetched at open, the orders list reloaded (at most once a second) on a reset or a truncated message. "Told of every change": one change per saga event committed during the step, and a final event for every order completed. The step with explorers runs right after the one without, on the same choreo.';
 
 export function rows(report: BenchReport): Row[] {
   const out: Row[] = [];
@@ -292,7 +373,21 @@ export function textTable(report: BenchReport): string {
   const widths = keys.map((key) => Math.max(...[header, ...all].map((row) => row[key].length)));
   const line = (row: Row) => keys.map((key, index) => pad(row[key], widths[index] ?? 0)).join('  ');
   const table = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...all.map(line)].join('\n');
-  return [sagaTextTable(report), all.length > 0 ? table : ''].filter(Boolean).join('\n\n');
+  return [sagaTextTable(report), explorerTextTable(report), all.length > 0 ? table : '']
+    .filter(Boolean)
+    .join('\n\n');
+}
+
+function explorerTextTable(report: BenchReport): string {
+  const [header, ...cells] = explorerTable(report);
+  if (!header) return '';
+  const widths = header.map((_, index) =>
+    Math.max(...[header, ...cells].map((line) => (line[index] ?? '').length)),
+  );
+  const line = (values: string[]) => values.map((value, index) => pad(value, widths[index] ?? 0)).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line), EXPLORER_NOTE].join(
+    '\n',
+  );
 }
 
 export function machineLine(machine: MachineInfo): string {
@@ -319,6 +414,17 @@ export function markdown(report: BenchReport): string {
       ),
       '',
       sagaNote(report).split('\n').join(' '),
+      '',
+    );
+  }
+  const [explorerHeader, ...explorerCells] = explorerTable(report);
+  if (explorerHeader) {
+    lines.push(
+      `| ${explorerHeader.join(' | ')} |`,
+      `| ${explorerHeader.map(() => '---').join(' | ')} |`,
+      ...explorerCells.map((cells) => `| ${cells.join(' | ')} |`),
+      '',
+      EXPLORER_NOTE,
       '',
     );
   }

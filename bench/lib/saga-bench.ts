@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ChoreoProcess } from './choreo-process.js';
 import { recreateDatabase } from './databases.js';
+import { type ExplorersResult, runStepWithExplorers } from './explorers-step.js';
 import { type HopSplit, measureHopSplit, redisStreamEntries } from './hop-split.js';
 import { BenchHttp } from './http.js';
 import type { BenchOptions, Bus } from './options.js';
@@ -30,6 +31,8 @@ export interface SagaBenchResult {
   halfRate: StepResult | null;
   /** Each hop of the sagas at half rate, split at its publication on Redis: the Redis bus only. */
   halfRateHops: HopSplit | null;
+  /** The half-rate step again, right after it, with explorers open (null with --explorers 0). */
+  explorers: ExplorersResult | null;
   soak: StepResult | null;
   totalOrders: number;
   choreoPeakRssMb: number;
@@ -44,6 +47,9 @@ export interface SagaBenchResult {
   expired: number;
   neverFinal: number;
 }
+
+/** The label of the half-rate step with explorers open. */
+export const explorersLabel = (count: number): string => `half rate, ${count} explorers`;
 
 /** Each bus gets a database of its own, created anew: choreo records the bus it uses in its database. */
 export const sagaDatabase = (bus: Bus): string => `choreo_bench_${bus}`;
@@ -96,18 +102,22 @@ export async function runSagaBench(options: BenchOptions, bus: Bus): Promise<Sag
       database,
       origin: performance.timeOrigin + performance.now(),
     };
-    const step = async (label: string, rate: number, seconds: number): Promise<StepResult> => {
+    const prepare = async (label: string, rate: number, seconds: number) => {
       const count = Math.max(1, Math.round(rate * seconds));
       await shop.ensureClients(count, Math.ceil(count / 10), (done) =>
         progress.update(`${label}: creating clients over HTTP (${done})`),
       );
       const orders = shop.plan(count);
       await shop.fillCarts(orders);
-      const result = await runStep(context, label, rate, seconds, orders);
+      return orders;
+    };
+    const record = (result: StepResult): StepResult => {
       totalOrders += result.accepted;
       steps.push(result);
       return result;
     };
+    const step = async (label: string, rate: number, seconds: number): Promise<StepResult> =>
+      record(await runStep(context, label, rate, seconds, await prepare(label, rate, seconds)));
 
     let best: StepResult | null = null;
     // Warm-up: JIT, connection pools, consumer groups. Without it the first step also pays for V8
@@ -141,17 +151,30 @@ export async function runSagaBench(options: BenchOptions, bus: Bus): Promise<Sag
     }
     const sustainedRate = best?.rate ?? 0;
     const beforeHalfRate = { position: await lastPosition(pool), at: Date.now() };
-    const halfRate = await step(
-      'half rate',
-      Math.max(1, Math.round((sustainedRate || options.startRate) / 2)),
-      options.halfRateSeconds,
-    );
+    const halfRateValue = Math.max(1, Math.round((sustainedRate || options.startRate) / 2));
+    const halfRate = await step('half rate', halfRateValue, options.halfRateSeconds);
     // The split reads each event's XADD time off its stream entry id: there is nothing like it on the
     // PostgreSQL bus, whose consumers read the event store itself.
     const halfRateHops =
       bus === 'redis'
         ? await measureHopSplit(pool, counters, streamPrefix, beforeHalfRate.position, beforeHalfRate.at)
         : null;
+    // The same step again, right after, with explorers open: what they cost is the difference.
+    let explorers: ExplorersResult | null = null;
+    if (options.explorers > 0) {
+      const label = explorersLabel(options.explorers);
+      const orders = await prepare(label, halfRateValue, options.halfRateSeconds);
+      explorers = await runStepWithExplorers(
+        context,
+        choreo.baseUrl,
+        options.explorers,
+        label,
+        halfRateValue,
+        options.halfRateSeconds,
+        orders,
+      );
+      record(explorers.step);
+    }
     let soak: StepResult | null = null;
     if (options.soakOrders > totalOrders) {
       const rate = Math.max(1, Math.round((sustainedRate || options.startRate) / 2));
@@ -195,6 +218,7 @@ export async function runSagaBench(options: BenchOptions, bus: Bus): Promise<Sag
       best,
       halfRate,
       halfRateHops,
+      explorers,
       soak,
       totalOrders,
       choreoPeakRssMb: sample?.peakRssMb ?? 0,

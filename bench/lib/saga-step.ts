@@ -7,7 +7,8 @@ import type { Progress } from './progress.js';
 import type { OrderKind, PlannedOrder } from './shop-seed.js';
 import { type Percentiles, percentiles } from './stats.js';
 
-const FINAL_EVENTS = ['StockIndisponible', 'StockLibere', 'VenteConfirmee'];
+/** The events that end a saga: a step's orders are completed when one of them is in the event store. */
+export const FINAL_EVENTS = ['StockIndisponible', 'StockLibere', 'VenteConfirmee'];
 const EXPECTED_FINAL: Record<OrderKind, string> = {
   success: 'VenteConfirmee',
   stock: 'StockIndisponible',

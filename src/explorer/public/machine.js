@@ -66,19 +66,37 @@ export function drawMachine(container, picture, { title }) {
     node.group.append(badge);
     badges.set(key, { badge, rect, text, box });
   }
+  // Each transition's "n/min" goes under its event's name, or above it where that would run into another
+  // transition's name or count (edges close together: StockReserve over StockIndisponible, PaiementAccepte
+  // over PaiementRefuse). Placed once, measured with the widest count it is likely to show.
   const traffic = new Map();
+  const labelBoxes = new Map();
+  for (const [key, edge] of edges) if (edge.label) labelBoxes.set(key, edge.label.getBBox());
+  const placedBoxes = [];
   for (const [key, edge] of edges) {
-    if (!edge.label) continue;
-    const x = Number(edge.label.getAttribute('x'));
-    const y = Number(edge.label.getAttribute('y'));
+    const own = labelBoxes.get(key);
+    if (!own) continue;
     const text = svgElement('text', {
       class: 'traffic',
-      x,
-      y: y + 12,
+      x: Number(edge.label.getAttribute('x')),
       'text-anchor': 'middle',
       fill: edge.label.getAttribute('fill') ?? '#555',
     });
     edge.group.append(text);
+    text.textContent = '0000/min';
+    const below = own.y + own.height + 10;
+    const above = own.y - 3;
+    const clearAt = (y) => {
+      text.setAttribute('y', y);
+      const box = text.getBBox();
+      return (
+        ![...labelBoxes].some(([other, otherBox]) => other !== key && overlaps(box, otherBox)) &&
+        !placedBoxes.some((other) => overlaps(box, other))
+      );
+    };
+    if (!clearAt(below) && !clearAt(above)) text.setAttribute('y', below);
+    placedBoxes.push(text.getBBox());
+    text.textContent = '';
     traffic.set(key, text);
   }
 
@@ -151,6 +169,10 @@ export function drawMachine(container, picture, { title }) {
     },
     svg,
   };
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 }
 
 /** The legend of the state colours (the same palette as generated-diagrams/). */
