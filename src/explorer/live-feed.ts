@@ -45,6 +45,12 @@ const MAX_CHANGES_PER_MESSAGE = 300;
 const FLUSH_INTERVAL_MS = 250;
 const OVERVIEW_INTERVAL_MS = 1_000;
 const AUDIT_INTERVAL_MS = 15_000;
+/**
+ * The audit folds the whole store in this process (4 s of CPU at 25,000 orders, measured in the bench):
+ * the next one waits at least this many times as long as the last took, so that it costs an open
+ * overview at most a twentieth of the time, however large the store grows.
+ */
+const AUDIT_SPACING_FACTOR = 20;
 /** The tail goes on this long after the last browser left, so that a reload finds the last minute. */
 const IDLE_LINGER_MS = 5 * 60_000;
 
@@ -64,6 +70,7 @@ export class LiveFeed {
   private pending: CommandeChange[] = [];
   private audit: AuditVerdict | null = null;
   private auditAt = 0;
+  private auditTookMs = 0;
   private auditInFlight = false;
   private lastOverview: string | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -250,8 +257,10 @@ export class LiveFeed {
   }
 
   private refreshAuditInBackground(): void {
-    if (this.auditInFlight || Date.now() - this.auditAt < AUDIT_INTERVAL_MS) return;
+    const spacing = Math.max(AUDIT_INTERVAL_MS, AUDIT_SPACING_FACTOR * this.auditTookMs);
+    if (this.auditInFlight || Date.now() - this.auditAt < spacing) return;
     this.auditInFlight = true;
+    const startedAt = Date.now();
     auditVerdict(this.options.pool)
       .then((verdict) => {
         this.audit = verdict;
@@ -259,6 +268,7 @@ export class LiveFeed {
       .catch((error: unknown) => this.options.logger.warn({ err: error }, 'explorer audit failed'))
       .finally(() => {
         this.auditAt = Date.now();
+        this.auditTookMs = this.auditAt - startedAt;
         this.auditInFlight = false;
       });
   }
