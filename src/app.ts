@@ -22,7 +22,7 @@ import { stockActor } from './actors/stock/stock-actor.js';
 import { ventesActor } from './actors/ventes/ventes-actor.js';
 import { VentesRepository } from './actors/ventes/ventes-repository.js';
 import { buildApi } from './api/build-api.js';
-import type { Bus, BusConsumer, BusKind } from './bus/bus.js';
+import { type Bus, type BusConsumer, type BusKind, ENTRY_REJECTIONS, type Subscription } from './bus/bus.js';
 import type { ConsumerTuning } from './bus/bus-dependencies.js';
 import { createBus } from './bus/create-bus.js';
 import type { ActorName, Config } from './config.js';
@@ -282,24 +282,36 @@ export class Choreo {
     this.consumerOfActor.set(actor, consumer);
   }
 
+  /** The actor's metrics, and the entries its group rejected (from 0, for each reason, for rate()). */
+  private measured(subscription: Omit<Subscription, 'events'>): Subscription {
+    const measured = measuredSubscription(subscription, this.metrics);
+    const { busEntriesRejected } = this.metrics;
+    for (const reason of ENTRY_REJECTIONS)
+      busEntriesRejected.inc({ consumer: subscription.group, reason }, 0);
+    return {
+      ...measured,
+      events: {
+        ...measured.events,
+        rejected: (reason) => busEntriesRejected.inc({ consumer: subscription.group, reason }),
+      },
+    };
+  }
+
   private subscribeService(actor: ServiceActor): BusConsumer {
     return this.bus.subscribe(
-      measuredSubscription(
-        {
-          group: actor.name,
-          streams: actor.streams,
-          handle: async (envelope) => {
-            const outcome = await handleOnce(this.pool, actor, envelope, this.commandes);
-            if (outcome === 'refused')
-              this.metrics.eventsRefused.inc({ event_type: envelope.event_type, consumer: actor.name });
-          },
-          handleBatch: async (envelopes) => {
-            await handleBatchOnce(this.pool, actor, envelopes, this.commandes);
-            return [];
-          },
+      this.measured({
+        group: actor.name,
+        streams: actor.streams,
+        handle: async (envelope) => {
+          const outcome = await handleOnce(this.pool, actor, envelope, this.commandes);
+          if (outcome === 'refused')
+            this.metrics.eventsRefused.inc({ event_type: envelope.event_type, consumer: actor.name });
         },
-        this.metrics,
-      ),
+        handleBatch: async (envelopes) => {
+          await handleBatchOnce(this.pool, actor, envelopes, this.commandes);
+          return [];
+        },
+      }),
     );
   }
 
@@ -321,21 +333,18 @@ export class Choreo {
       }
     };
     return this.bus.subscribe(
-      measuredSubscription(
-        {
-          group: SAGA_CONSUMER,
-          streams: SAGA_STREAMS,
-          handle: async (envelope) => {
-            recordStep(await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs, sagaRows));
-          },
-          handleBatch: async (envelopes) => {
-            const step = await advanceSagas(this.pool, envelopes, this.config.sagaDeadlineMs, sagaRows);
-            recordStep(step);
-            return step.leftOver;
-          },
+      this.measured({
+        group: SAGA_CONSUMER,
+        streams: SAGA_STREAMS,
+        handle: async (envelope) => {
+          recordStep(await advanceSaga(this.pool, envelope, this.config.sagaDeadlineMs, sagaRows));
         },
-        metrics,
-      ),
+        handleBatch: async (envelopes) => {
+          const step = await advanceSagas(this.pool, envelopes, this.config.sagaDeadlineMs, sagaRows);
+          recordStep(step);
+          return step.leftOver;
+        },
+      }),
     );
   }
 

@@ -15,6 +15,12 @@ export interface StockLine {
   /** Held for orders or sold: the events say reserve − libere; the table says reservee + vendue. */
   engagee_attendue: number;
   engagee: number;
+  /**
+   * Units the table says were sold, and the most the store justifies: what was reserved for commandes
+   * with a VenteConfirmee (the stock service sells after the sale is confirmed, so it may be less, never more).
+   */
+  vendue: number;
+  vendue_justifiee: number;
   ok: boolean;
 }
 
@@ -38,11 +44,25 @@ export interface OpenCommande {
   age_ms: number;
 }
 
+/**
+ * A change in a service's table that no event in the store accounts for: what a consumer would do if it
+ * applied an event that was never appended (an entry forged on the bus), or what a hand edit does.
+ */
+export interface EffectWithoutEvent {
+  table: 'stock_reservations' | 'ventes' | 'paiements' | 'sagas';
+  commande_id: string;
+  /** What the table says. */
+  effet: string;
+  /** The event the store should hold for it, and does not. */
+  evenement_manquant: string;
+}
+
 export interface AuditReport {
   ok: boolean;
   checked_at: string;
   stock: { ok: boolean; lignes: number; ecarts: StockLine[] };
   argent: { ok: boolean; clients: number; ecarts: ClientLine[] };
+  effets_sans_evenement: EffectWithoutEvent[];
   commandes: { total: number; finales: number; en_cours: OpenCommande[] };
 }
 
@@ -54,6 +74,8 @@ const stockRowSchema = z.object({
   libere: z.number().int(),
   quantite: z.number().int().nullable(),
   engagee: z.number().int().nullable(),
+  vendue: z.number().int().nullable(),
+  vendue_justifiee: z.number().int(),
 });
 
 const moneyRowSchema = z.object({
@@ -89,11 +111,21 @@ WITH movements AS (
 ), expected AS (
   SELECT magasin_id, produit_id, sum(ajoute)::int AS ajoute, sum(reserve)::int AS reserve, sum(libere)::int AS libere
   FROM movements GROUP BY magasin_id, produit_id
+), sold AS (
+  SELECT (r.data->>'magasin_id')::int AS magasin_id, (line->>'produit_id')::int AS produit_id,
+         sum((line->>'quantite')::int)::int AS vendue
+  FROM events r, jsonb_array_elements(r.data->'produits') AS line
+  WHERE r.event_type = 'StockReserve'
+    AND EXISTS (SELECT 1 FROM events v WHERE v.aggregate_id = r.aggregate_id AND v.event_type = 'VenteConfirmee')
+  GROUP BY 1, 2
+), lines AS (
+  SELECT coalesce(x.magasin_id, s.magasin_id) AS magasin_id, coalesce(x.produit_id, s.produit_id) AS produit_id,
+         coalesce(x.ajoute, 0) AS ajoute, coalesce(x.reserve, 0) AS reserve, coalesce(x.libere, 0) AS libere,
+         s.quantite, s.reservee + s.vendue AS engagee, s.vendue
+  FROM expected x FULL JOIN stock s ON s.magasin_id = x.magasin_id AND s.produit_id = x.produit_id
 )
-SELECT coalesce(x.magasin_id, s.magasin_id) AS magasin_id, coalesce(x.produit_id, s.produit_id) AS produit_id,
-       coalesce(x.ajoute, 0) AS ajoute, coalesce(x.reserve, 0) AS reserve, coalesce(x.libere, 0) AS libere,
-       s.quantite, s.reservee + s.vendue AS engagee
-FROM expected x FULL JOIN stock s ON s.magasin_id = x.magasin_id AND s.produit_id = x.produit_id
+SELECT l.*, coalesce(v.vendue, 0) AS vendue_justifiee
+FROM lines l LEFT JOIN sold v ON v.magasin_id = l.magasin_id AND v.produit_id = l.produit_id
 ORDER BY 1, 2`;
 
 const MONEY_SQL = `
@@ -119,13 +151,80 @@ SELECT coalesce(x.client_id, c.id) AS client_id,
 FROM expected x FULL JOIN clients c ON c.id = x.client_id LEFT JOIN recorded r ON r.client_id = coalesce(x.client_id, c.id)
 ORDER BY 1`;
 
+/**
+ * Each service writes a row and appends the event that says so in one transaction, except the stock
+ * service's sale, made after the VenteConfirmee it reacts to: in one snapshot, a row below never lacks
+ * its event, unless the event was never appended.
+ */
+const EFFECTS_WITHOUT_EVENT_SQL = `
+WITH needs (tbl, commande_id, effet, evenement) AS (
+  SELECT DISTINCT 'stock_reservations', commande_id, 'réservation ' || statut,
+         CASE statut WHEN 'vendue' THEN 'VenteConfirmee' WHEN 'liberee' THEN 'StockLibere' ELSE 'StockReserve' END
+  FROM stock_reservations
+  UNION ALL
+  SELECT DISTINCT 'stock_reservations', commande_id, 'réservation ' || statut, 'StockReserve'
+  FROM stock_reservations WHERE statut <> 'reservee'
+  UNION ALL
+  SELECT 'ventes', commande_id, 'vente enregistrée', 'VenteConfirmee' FROM ventes
+  UNION ALL
+  SELECT 'paiements', commande_id, 'paiement ' || statut,
+         CASE statut WHEN 'accepte' THEN 'PaiementAccepte' WHEN 'refuse' THEN 'PaiementRefuse' ELSE 'PaiementRembourse' END
+  FROM paiements
+)
+SELECT tbl AS table, commande_id, effet, evenement AS evenement_manquant FROM needs n
+WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_id = n.commande_id AND e.event_type = n.evenement)
+ORDER BY 1, 2, 4`;
+
+/** Each saga's row, with its commande's events up to the version the row says it reached. */
+const SAGAS_SQL = `
+SELECT s.commande_id, s.statut, s.version, coalesce(max(e.version), 0)::int AS version_du_flux,
+       coalesce(array_agg(e.event_type ORDER BY e.version) FILTER (WHERE e.version <= s.version), '{}') AS event_types
+FROM sagas s LEFT JOIN events e ON e.aggregate_id = s.commande_id
+GROUP BY s.commande_id, s.statut, s.version`;
+
+const effectRowSchema = z.object({
+  table: z.enum(['stock_reservations', 'ventes', 'paiements']),
+  commande_id: z.string(),
+  effet: z.string(),
+  evenement_manquant: z.string(),
+});
+
+const sagaRowSchema = z.object({
+  commande_id: z.string(),
+  statut: z.string(),
+  version: z.number().int(),
+  version_du_flux: z.number().int(),
+  event_types: z.array(z.string()),
+});
+
+/** A saga row that got ahead of its commande's stream, or whose state its events do not give. */
+function sagaWithoutItsEvents(row: z.infer<typeof sagaRowSchema>): EffectWithoutEvent | null {
+  if (row.version > row.version_du_flux) {
+    return {
+      table: 'sagas',
+      commande_id: row.commande_id,
+      effet: `saga ${row.statut} à la version ${row.version}`,
+      evenement_manquant: `versions ${row.version_du_flux + 1} à ${row.version} du flux de la commande`,
+    };
+  }
+  const statut = statutFromEventTypes(row.event_types);
+  if (statut === null || statut === row.statut) return null;
+  return {
+    table: 'sagas',
+    commande_id: row.commande_id,
+    effet: `saga ${row.statut} à la version ${row.version}`,
+    evenement_manquant: `un événement qui mène de ${statut} à ${row.statut}`,
+  };
+}
+
 const COMMANDES_SQL = `
 SELECT aggregate_id AS commande_id, array_agg(event_type ORDER BY version) AS event_types, max(occurred_at) AS last_at
 FROM events WHERE aggregate_id LIKE 'cmd-%' GROUP BY aggregate_id`;
 
 /**
  * Recomputes stock and money from the event store alone and compares them with the services' tables,
- * in one snapshot (REPEATABLE READ), so that a change and its event are always seen together.
+ * and looks for rows no event accounts for (sales, payments, reservations, saga states), in one snapshot
+ * (REPEATABLE READ), so that a change and its event are always seen together.
  */
 export async function runConservationAudit(pool: Pool, now: Date = new Date()): Promise<AuditReport> {
   const { client, release } = await checkOut(pool);
@@ -134,6 +233,10 @@ export async function runConservationAudit(pool: Pool, now: Date = new Date()): 
     const stockRows = (await client.query(STOCK_SQL)).rows.map((row) => stockRowSchema.parse(row));
     const moneyRows = (await client.query(MONEY_SQL)).rows.map((row) => moneyRowSchema.parse(row));
     const commandeRows = (await client.query(COMMANDES_SQL)).rows.map((row) => commandeRowSchema.parse(row));
+    const effectRows = (await client.query(EFFECTS_WITHOUT_EVENT_SQL)).rows.map((row) =>
+      effectRowSchema.parse(row),
+    );
+    const sagaRows = (await client.query(SAGAS_SQL)).rows.map((row) => sagaRowSchema.parse(row));
     await client.query('COMMIT');
 
     const stock = stockRows.map((row): StockLine => {
@@ -141,6 +244,7 @@ export async function runConservationAudit(pool: Pool, now: Date = new Date()): 
       const engagee_attendue = row.reserve - row.libere;
       const quantite = row.quantite ?? 0;
       const engagee = row.engagee ?? 0;
+      const vendue = row.vendue ?? 0;
       return {
         magasin_id: row.magasin_id,
         produit_id: row.produit_id,
@@ -151,7 +255,13 @@ export async function runConservationAudit(pool: Pool, now: Date = new Date()): 
         quantite,
         engagee_attendue,
         engagee,
-        ok: quantite === quantite_attendue && engagee === engagee_attendue && quantite >= 0,
+        vendue,
+        vendue_justifiee: row.vendue_justifiee,
+        ok:
+          quantite === quantite_attendue &&
+          engagee === engagee_attendue &&
+          quantite >= 0 &&
+          vendue <= row.vendue_justifiee,
       };
     });
     const money = moneyRows.map((row): ClientLine => {
@@ -186,11 +296,16 @@ export async function runConservationAudit(pool: Pool, now: Date = new Date()): 
     open.sort((a, b) => b.age_ms - a.age_ms);
     const stockEcarts = stock.filter((line) => !line.ok);
     const moneyEcarts = money.filter((line) => !line.ok);
+    const effectsWithoutEvent: EffectWithoutEvent[] = [
+      ...effectRows,
+      ...sagaRows.flatMap((row) => sagaWithoutItsEvents(row) ?? []),
+    ];
     return {
-      ok: stockEcarts.length === 0 && moneyEcarts.length === 0,
+      ok: stockEcarts.length === 0 && moneyEcarts.length === 0 && effectsWithoutEvent.length === 0,
       checked_at: now.toISOString(),
       stock: { ok: stockEcarts.length === 0, lignes: stock.length, ecarts: stockEcarts },
       argent: { ok: moneyEcarts.length === 0, clients: money.length, ecarts: moneyEcarts },
+      effets_sans_evenement: effectsWithoutEvent,
       commandes: { total: commandeRows.length, finales: commandeRows.length - open.length, en_cours: open },
     };
   } catch (error) {

@@ -18,12 +18,22 @@ export interface EventHandlers {
   handleBatch?: (envelopes: SagaEnvelope[]) => Promise<SagaEnvelope[]>;
 }
 
+/**
+ * Why a bus set an entry aside before applying anything of it, at its first delivery (retrying cannot
+ * help): it was not written by choreo's publisher (signature missing or invalid: anyone who reaches the
+ * transport can write to it), or it can never be decoded. A metric label, so a closed list.
+ */
+export const ENTRY_REJECTIONS = ['signature_missing', 'signature_invalid', 'undecodable'] as const;
+export type EntryRejection = (typeof ENTRY_REJECTIONS)[number];
+
 /** What happened to deliveries, for the process's metrics. */
 export interface DeliveryEvents {
   handled?: (envelope: SagaEnvelope) => void;
   failed?: (reason: string) => void;
   retried?: () => void;
   deadLettered?: (reason: string, deliveries: number) => void;
+  /** An entry dead-lettered at once, without being applied (it is also reported as dead-lettered). */
+  rejected?: (rejection: EntryRejection, reason: string) => void;
 }
 
 /** A consumer group: every event of its streams is applied once by one of the processes that host it. */

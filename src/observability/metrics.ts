@@ -12,6 +12,7 @@ export const METRIC = {
   consumerFailures: 'consumer_events_failed_total',
   consumerRetries: 'consumer_deliveries_retried_total',
   deadLetters: 'dead_letters_total',
+  busEntriesRejected: 'bus_entries_rejected_total',
   relayPublished: 'relay_events_published_total',
   relayPosition: 'relay_position',
   streamEntriesTrimmed: 'redis_stream_entries_trimmed_total',
@@ -105,6 +106,15 @@ export class Metrics {
     name: METRIC.deadLetters,
     help: 'Stream entries moved to the dead-letter stream',
     labelNames: ['consumer'] as const,
+    registers: [this.registry],
+  });
+
+  readonly busEntriesRejected = new Counter({
+    name: METRIC.busEntriesRejected,
+    help:
+      'Entries a consumer group set aside in the dead letters at once, unapplied: not published by choreo ' +
+      '(signature missing or invalid), or undecodable',
+    labelNames: ['consumer', 'reason'] as const,
     registers: [this.registry],
   });
 

@@ -6,6 +6,8 @@ import { SAGA_CONSUMER, SAGA_STREAMS } from '../../src/actors/commande/saga-acto
 import { stockActor } from '../../src/actors/stock/stock-actor.js';
 import { ventesActor } from '../../src/actors/ventes/ventes-actor.js';
 import { encodeEnvelope } from '../../src/bus/envelope-codec.js';
+import { pairsToRecord } from '../../src/bus/field-pairs.js';
+import { loadEntrySignature } from '../../src/bus/redis-streams/entry-signature.js';
 import type { BusKind } from '../../src/config.js';
 import {
   STREAM_NAMES,
@@ -42,7 +44,10 @@ export function streamOf(eventType: string): StreamName {
   return stream;
 }
 
-/** An entry no consumer can decode, put on the bus behind choreo's back, as a broken producer would. */
+/**
+ * An entry no consumer can decode, as a broken producer inside choreo would publish it (on Redis, signed
+ * with the database's key, so that it is refused for what it says, not for who wrote it).
+ */
 export interface MalformedEntry {
   stream: StreamName;
   /** The stream as a dead letter names it: the Redis key, or the stream's name on the PostgreSQL bus. */
@@ -53,12 +58,8 @@ export interface MalformedEntry {
   fields: Record<string, string>;
   /** Why a consumer gives up on it. */
   reason: RegExp;
-  /**
-   * Deliveries before it is dead-lettered: Redis Streams deliver it again until CONSUMER_MAX_DELIVERIES (it
-   * could be a half-written entry); the PostgreSQL bus reads a committed row that cannot change, and
-   * dead-letters it at its first failure.
-   */
-  minDeliveries: number;
+  /** Deliveries before it is dead-lettered: one on either bus, since no retry can make it decodable. */
+  deliveries: number;
 }
 
 /** A consumer of a group that takes the group's next events and dies without finishing them. */
@@ -113,6 +114,11 @@ class RedisStreamsProbe implements BusProbe {
 
   constructor(private readonly system: TestSystem) {}
 
+  /** The database's key, as the relay reads it. */
+  private signature() {
+    return loadEntrySignature(this.system.choreo.pool);
+  }
+
   async injectMalformed(stream: StreamName): Promise<MalformedEntry> {
     const fields = {
       event_id: 'not-a-uuid',
@@ -121,8 +127,16 @@ class RedisStreamsProbe implements BusProbe {
       data: '{oops',
     };
     const key = this.system.streamKey(stream);
-    const entryId = String(await this.system.redis.call('XADD', key, '*', ...Object.entries(fields).flat()));
-    return { stream, deadLetterStream: key, entryId, fields, reason: /invalid envelope/, minDeliveries: 4 };
+    const signed = (await this.signature()).sign(key, Object.entries(fields).flat());
+    const entryId = String(await this.system.redis.call('XADD', key, '*', ...signed));
+    return {
+      stream,
+      deadLetterStream: key,
+      entryId,
+      fields: pairsToRecord(signed),
+      reason: /invalid envelope/,
+      deliveries: 1,
+    };
   }
 
   async consumedBy(groups: string[], stream: StreamName, entryId: string): Promise<boolean> {
@@ -144,7 +158,9 @@ class RedisStreamsProbe implements BusProbe {
     for (const event of events) {
       const stream = streamOf(event.event_type);
       const key = this.system.streamKey(stream);
-      const entryId = String(await this.system.redis.call('XADD', key, '*', ...encodeEnvelope(event)));
+      // Signed as the relay signs it: a republished event, not a forged one.
+      const signed = (await this.signature()).sign(key, encodeEnvelope(event));
+      const entryId = String(await this.system.redis.call('XADD', key, '*', ...signed));
       await waitUntilConsumed(this.system.redis, key, entryId, groupsReading(stream));
     }
   }
@@ -231,7 +247,7 @@ class PostgresBusProbe implements BusProbe {
       entryId: position,
       fields: { event_type: eventType, aggregate_id: aggregateId, data: '{}' },
       reason: new RegExp(`invalid ${eventType}`),
-      minDeliveries: 1,
+      deliveries: 1,
     };
   }
 

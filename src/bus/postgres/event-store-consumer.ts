@@ -157,6 +157,7 @@ export class EventStoreConsumer implements BusConsumer {
             deliveries,
           });
           this.options.events?.deadLettered?.(outcome.reason, deliveries);
+          if (delivery.envelope === null) this.options.events?.rejected?.('undecodable', outcome.reason);
         } else {
           this.options.events?.retried?.();
           again.push(delivery);

@@ -7,6 +7,7 @@ import { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import type { Pool } from '../../persistence/database.js';
 import type { EventStoreNotifier } from '../../persistence/event-store-notifier.js';
 import { encodeEnvelope } from '../envelope-codec.js';
+import type { EntrySignature } from './entry-signature.js';
 import type { Redis } from './redis.js';
 import type { StreamKeys } from './stream-keys.js';
 
@@ -25,6 +26,8 @@ export interface OutboxRelayOptions {
   maxStreamLength?: number;
   /** Called with each batch published, e.g. to count events by type. */
   onPublished?: (events: StoredEvent[]) => void;
+  /** The database's signing key: every entry carries its signature, which consumers check. */
+  signature: () => Promise<EntrySignature>;
 }
 
 /**
@@ -33,6 +36,7 @@ export interface OutboxRelayOptions {
  * A crash after XADD but before the checkpoint commits republishes a batch; consumers dedupe on event_id.
  * If Redis loses its data (a restart without persistence), the relay notices its marker is gone and
  * publishes the event store again from the start: consumers skip what they had already applied.
+ * Each entry is signed (entry-signature.ts): consumers apply nothing that the relay did not write.
  */
 export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedReader {
   const { redis, keys } = options;
@@ -56,18 +60,20 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
       return (await redis.exists(keys.relayMarker)) === 0;
     },
     handle: async (_tx, events) => {
+      const signature = await options.signature();
       assertConnected();
       const pipeline = redis.pipeline();
       for (const event of events) {
         if (!isSagaEventType(event.event_type)) continue;
+        const stream = keys.streamOf(event.event_type);
         pipeline.call(
           'XADD',
-          keys.streamOf(event.event_type),
+          stream,
           'MAXLEN',
           '~',
           maxLength,
           '*',
-          ...encodeEnvelope(event),
+          ...signature.sign(stream, encodeEnvelope(event)),
         );
       }
       pipeline.set(keys.relayMarker, String(events.at(-1)?.position ?? 0));

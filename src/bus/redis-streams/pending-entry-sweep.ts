@@ -36,8 +36,8 @@ export interface PendingEntrySweepOptions {
   /** Why this consumer last failed on an entry, if it did. */
   lastFailureOf: (entryId: string) => string | undefined;
   forgetFailure: (entryId: string) => void;
-  /** Applies the entries taken over, as the consumer applies what it reads. */
-  process: (entries: RawEntry[]) => Promise<void>;
+  /** Applies the entries taken over, as the consumer applies what it reads (with their deliveries). */
+  process: (entries: RawEntry[], deliveries: ReadonlyMap<string, number>) => Promise<void>;
 }
 
 /**
@@ -88,7 +88,7 @@ export class PendingEntrySweep {
           toRetry.push(entry);
         }
       }
-      await this.options.process(toRetry);
+      await this.options.process(toRetry, deliveries);
     }
   }
 

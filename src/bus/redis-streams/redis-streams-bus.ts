@@ -9,6 +9,7 @@ import type { Bus, BusConsumer, Subscription } from '../bus.js';
 import type { BusDependencies } from '../bus-dependencies.js';
 import { delay } from '../commande-dispatcher.js';
 import { DeadLetterStream } from './dead-letter-stream.js';
+import { type EntrySignature, entrySignatureLoader } from './entry-signature.js';
 import { createOutboxRelay, OUTBOX_RELAY_CHECKPOINT } from './outbox-relay.js';
 import { createRedis, type Redis } from './redis.js';
 import { busLagOf, readStreamStats, registerStreamVolumeMetrics } from './stream-collector.js';
@@ -32,7 +33,8 @@ export interface RedisStreamsBusOptions extends BusDependencies {
 /**
  * Redis Streams carry the events: the outbox relay publishes what the event store committed, one stream
  * per producing service, and each consumer group reads its streams with XREADGROUP and acknowledges
- * what it committed.
+ * what it committed. The relay signs what it publishes, with a key kept in the database; consumers set
+ * aside, unapplied, any entry that someone else wrote to Redis (entry-signature.ts).
  */
 export class RedisStreamsBus implements Bus {
   readonly kind = 'redis' as const;
@@ -40,6 +42,8 @@ export class RedisStreamsBus implements Bus {
   readonly keys: StreamKeys;
   readonly deadLetters: DeadLetterStream;
   private readonly redis: Redis;
+  /** The key the relay signs with and consumers verify with, read from PostgreSQL once. */
+  private readonly signature: () => Promise<EntrySignature>;
   private relay: CheckpointedReader | null = null;
   private trimmer: StreamTrimmer | null = null;
 
@@ -47,6 +51,7 @@ export class RedisStreamsBus implements Bus {
     this.keys = new StreamKeys(options.streamPrefix);
     this.redis = createRedis(options.redisUrl, { logger: options.logger });
     this.deadLetters = new DeadLetterStream(this.redis, this.keys, options.redisUrl);
+    this.signature = entrySignatureLoader(options.pool);
   }
 
   get description(): string {
@@ -63,6 +68,7 @@ export class RedisStreamsBus implements Bus {
       streams: subscription.streams.map((stream) => this.keys.stream(stream)),
       deadLetterStream: this.keys.deadLetters,
       logger: logger.child({ consumer: subscription.group }),
+      signature: this.signature,
       handle: subscription.handle,
       ...(subscription.handleBatch ? { handleBatch: subscription.handleBatch } : {}),
       ...(subscription.events ? { events: subscription.events } : {}),
@@ -80,6 +86,7 @@ export class RedisStreamsBus implements Bus {
       keys: this.keys,
       notifier,
       logger,
+      signature: this.signature,
       ...(onPublished ? { onPublished } : {}),
     });
     this.trimmer = new StreamTrimmer({

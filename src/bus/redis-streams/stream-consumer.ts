@@ -2,9 +2,10 @@ import type { Logger } from 'pino';
 import { RecentMap } from '../../collections/recent-map.js';
 import { crashPoint } from '../../fault-injection.js';
 import { RepeatedFailure } from '../../observability/repeated-failure.js';
-import type { BusConsumer, DeliveryEvents, EventHandlers } from '../bus.js';
+import type { BusConsumer, DeliveryEvents, EntryRejection, EventHandlers } from '../bus.js';
 import { CommandeDispatcher, type Delivery, delay } from '../commande-dispatcher.js';
 import { decodeEnvelope } from '../envelope-codec.js';
+import type { EntrySignature } from './entry-signature.js';
 import { PendingEntrySweep } from './pending-entry-sweep.js';
 import { createRedis, type Redis } from './redis.js';
 import { parseReadGroupReply, type RawEntry } from './stream-reply.js';
@@ -16,6 +17,8 @@ export interface StreamConsumerOptions extends EventHandlers {
   streams: string[];
   deadLetterStream: string;
   logger: Logger;
+  /** The database's signing key: an entry the relay did not sign is set aside, never applied. */
+  signature: () => Promise<EntrySignature>;
   events?: DeliveryEvents;
   batchSize?: number;
   blockMs?: number;
@@ -41,6 +44,13 @@ const GIVE_UP_ON_REDIS_MS = 500;
 
 interface EntryDelivery extends Delivery {
   entry: RawEntry;
+}
+
+/** An entry set aside at its first delivery, without applying anything of it. */
+interface RejectedEntry {
+  entry: RawEntry;
+  rejection: EntryRejection;
+  reason: string;
 }
 
 /**
@@ -91,7 +101,7 @@ export class StreamConsumer implements BusConsumer {
       batchSize: this.batchSize,
       lastFailureOf: (entryId) => this.lastFailure.get(entryId),
       forgetFailure: (entryId) => this.lastFailure.delete(entryId),
-      process: (entries) => this.process(entries),
+      process: (entries, deliveries) => this.process(entries, deliveries),
     });
   }
 
@@ -171,6 +181,8 @@ export class StreamConsumer implements BusConsumer {
         this.finishInHand = resolve;
       });
       try {
+        // The key first (read once, from PostgreSQL): entries are not taken before they can be checked.
+        await this.options.signature();
         if (this.sweep.due) await this.sweep.sweep();
         const entries = readingOwnPending ? await this.readOwnPending(pendingCursor) : await this.readNew();
         if (readingOwnPending && entries.length === 0) readingOwnPending = false;
@@ -257,10 +269,21 @@ export class StreamConsumer implements BusConsumer {
     return parseReadGroupReply(reply);
   }
 
-  private async process(entries: RawEntry[]): Promise<void> {
+  /**
+   * Checks each entry's signature, then decodes it, then has the dispatcher apply what passed both. An
+   * entry that fails either is dead-lettered at once: no later delivery can make it pass (a retry is for
+   * failures that may, like a database away or a bug fixed meanwhile). `deliveryCounts` (from XPENDING,
+   * for entries taken over) says how often each was delivered; a fresh read is its first delivery.
+   */
+  private async process(
+    entries: RawEntry[],
+    deliveryCounts: ReadonlyMap<string, number> = new Map(),
+  ): Promise<void> {
     if (entries.length === 0) return;
+    const signature = await this.options.signature();
     const acks: RawEntry[] = [];
     const deliveries: EntryDelivery[] = [];
+    const rejected: RejectedEntry[] = [];
     for (const entry of entries) {
       if (entry.fields === null) {
         // Trimmed away while pending: nothing left to apply here, so it is acknowledged, but never silently:
@@ -272,12 +295,24 @@ export class StreamConsumer implements BusConsumer {
         acks.push(entry);
         continue;
       }
+      // Nothing of an entry is read before its signature is checked: a forged one is only set aside.
+      const signed = signature.verify(entry.stream, entry.fields);
+      if (!signed.ok) {
+        rejected.push({ entry, rejection: signed.rejection, reason: signed.reason });
+        continue;
+      }
       const decoded = decodeEnvelope(entry.fields);
-      deliveries.push(
-        decoded.ok
-          ? { entry, envelope: decoded.envelope }
-          : { entry, envelope: null, undecodable: decoded.reason },
-      );
+      if (!decoded.ok) {
+        rejected.push({ entry, rejection: 'undecodable', reason: decoded.reason });
+        continue;
+      }
+      deliveries.push({ entry, envelope: decoded.envelope });
+    }
+    // Set aside before anything is applied: if Redis fails meanwhile, nothing of the read was applied or
+    // acknowledged, and the sweep hands its entries over again once they are idle.
+    for (const { entry, rejection, reason } of rejected) {
+      await this.sweep.deadLetter(entry, deliveryCounts.get(entry.id) ?? 1, reason);
+      this.options.events?.rejected?.(rejection, reason);
     }
     const outcomes = await this.dispatcher.dispatch(deliveries);
     for (const [{ entry }, outcome] of outcomes) {
