@@ -97,6 +97,106 @@ describeOnEachBus('bad input never gets in', (bus) => {
       /querystring\.statut/,
     ],
     ['a body that is not JSON', 'POST', '/api/clients', '{"nom": ', 400, /not valid JSON/],
+    // Every bound of the database is a bound of the schema (issue 19): refused with a 400 naming the field,
+    // never found out by PostgreSQL as a 500.
+    [
+      'a cart quantity past PostgreSQL integer (2^31)',
+      'POST',
+      '/api/panier/1/articles',
+      { produit_id: 1, quantite: 2 ** 31 },
+      400,
+      /body\.quantite: must be at most 2147483647/,
+    ],
+    [
+      'a stock quantity past PostgreSQL integer (2^31)',
+      'PUT',
+      '/api/stock/1/1',
+      { quantite: 2 ** 31 },
+      400,
+      /body\.quantite: must be at most 2147483647/,
+    ],
+    [
+      'a price of 1e20',
+      'POST',
+      '/api/produits',
+      { nom: 'x', prix: 1e20 },
+      400,
+      /body\.prix: must be at most 99999999\.99/,
+    ],
+    [
+      'a price below a cent',
+      'POST',
+      '/api/produits',
+      { nom: 'x', prix: 0.001 },
+      400,
+      /body\.prix: must be at least 0\.01/,
+    ],
+    [
+      'a balance of 1e15',
+      'POST',
+      '/api/clients',
+      { nom: 'x', solde: 1e15 },
+      400,
+      /body\.solde: must be at most 99999999\.99/,
+    ],
+    [
+      'an id past PostgreSQL integer',
+      'GET',
+      '/api/clients/2147483648',
+      undefined,
+      400,
+      /params\.id: must be an id from 1 to 2147483647/,
+    ],
+    [
+      'a store id past PostgreSQL integer at checkout',
+      'POST',
+      '/api/panier/1/checkout',
+      { magasin_id: 2 ** 53 - 1 },
+      400,
+      /body\.magasin_id/,
+    ],
+    [
+      'a client filter of 1e30',
+      'GET',
+      '/api/commandes?client_id=1e30',
+      undefined,
+      400,
+      /querystring\.client_id/,
+    ],
+    [
+      'a limit out of range',
+      'GET',
+      '/api/commandes?limit=1001',
+      undefined,
+      400,
+      /querystring\.limit: must be from 1 to 1000/,
+    ],
+    ['a negative event position', 'GET', '/events/?after=-1', undefined, 400, /querystring\.after/],
+    [
+      'a name with a NUL character',
+      'POST',
+      '/api/magasins',
+      { nom: 'a\u0000b' },
+      400,
+      /body\.nom: must not contain NUL/,
+    ],
+    [
+      'a name of 201 characters',
+      'POST',
+      '/api/clients',
+      { nom: 'x'.repeat(201), solde: 0 },
+      400,
+      /body\.nom: must be at most 200 characters/,
+    ],
+    [
+      'a commande id with a NUL character',
+      'GET',
+      '/api/commandes/cmd-%00',
+      undefined,
+      400,
+      /params\.id: must not contain NUL/,
+    ],
+    ['an empty JSON body', 'POST', '/api/clients', '', 400, /^body: is empty/],
   ];
 
   for (const [what, method, path, body, status, message] of badRequests) {
@@ -121,6 +221,40 @@ describeOnEachBus('bad input never gets in', (bus) => {
       expect(await rowCounts()).toEqual(before);
     });
   }
+
+  it('refuses a cart line that would add up past PostgreSQL integer, or a cart whose total would pass 99999999.99, and keeps the cart as it was', async () => {
+    const buyer = await shop.client(0);
+    const centime = await shop.produit(0.01);
+    await shop.addToCart(buyer, centime, 2 ** 31 - 1);
+    const before = await rowCounts();
+
+    const oneMore = await system.api.post(`/api/panier/${buyer}/articles`, {
+      produit_id: centime,
+      quantite: 1,
+    });
+    const pastTheTotal = await system.api.post(`/api/panier/${buyer}/articles`, {
+      produit_id: produit,
+      quantite: 40_000_000,
+    });
+
+    expect(oneMore.status).toBe(400);
+    expect(oneMore.body).toEqual({
+      message: expect.stringMatching(
+        /^body\.quantite: the cart would hold 2147483648 of produit \d+, more than 2147483647/,
+      ),
+    });
+    expect(pastTheTotal.status).toBe(400);
+    expect(pastTheTotal.body).toEqual({
+      message: expect.stringMatching(
+        /^body\.quantite: the cart's total would be 121474836\.47, more than 99999999\.99/,
+      ),
+    });
+    expect(await rowCounts()).toEqual(before);
+    expect((await system.api.get(`/api/panier/${buyer}`)).body).toMatchObject({
+      articles: [{ produit_id: centime, quantite: 2 ** 31 - 1 }],
+      total: 21_474_836.47,
+    });
+  });
 
   it('refuses a duplicate magasin name with 409', async () => {
     const response = await system.api.post('/api/magasins', { nom: 'Centre-ville' });

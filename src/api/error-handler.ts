@@ -22,6 +22,14 @@ function describeValidation(error: {
     .join('; ');
 }
 
+/** What fastify's own refusals of a body say, naming the body as the schema refusals name their fields. */
+const BODY_ERRORS: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'body: is not valid JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'body: is empty (send a JSON document)',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'body: is not JSON (send it with content-type: application/json)',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body: is too large',
+};
+
 function statusOfDomainError(error: DomainError): number {
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
@@ -46,9 +54,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
         .send({ message: 'service temporarily unavailable (database or Redis unreachable), retry later' });
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      const message =
-        error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'body: is not valid JSON' : error.message;
-      return reply.status(error.statusCode).send({ message });
+      return reply.status(error.statusCode).send({ message: BODY_ERRORS[error.code] ?? error.message });
     }
     request.log.error({ err: error }, 'unexpected error');
     return reply.status(500).send({ message: 'internal error' });

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { messageSchema } from '../api/schemas.js';
+import { idParam, limitQuery, messageSchema, textId, trimmedText } from '../api/schemas.js';
 import { ACTOR_NAMES } from '../config.js';
 import { NotFoundError } from '../domain/errors.js';
 import { COMMANDE_STATUTS } from '../machines/commande-replay.js';
@@ -28,14 +28,12 @@ export interface ExplorerApiOptions {
   demo: DemoLoad;
 }
 
-const commandeId = z.string().min(1).max(200);
-
 const liveQuery = z.object({
   changes: z
     .enum(['all', 'none'])
     .default('all')
     .describe("'all': every commande's events (capped per message); 'none': the overview only"),
-  commande: commandeId.optional().describe("Only this commande's events"),
+  commande: textId.optional().describe("Only this commande's events"),
   overview: z.enum(['0', '1']).default('1').describe('1: an overview message every second'),
 });
 
@@ -108,9 +106,10 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
           'Server-sent events from the event store: `changes` (the events of commandes as they commit, id = position), `overview` every second, `reset` when the page must reload what it shows. Send Last-Event-ID (the last position seen) to resume.',
         querystring: liveQuery,
         headers: z.object({
+          // A position the stream sent (a bigint, read back exactly as a JSON number: at most 15 digits).
           'last-event-id': z
             .string()
-            .regex(/^\d{1,19}$/)
+            .regex(/^\d{1,15}$/, 'is not a position of the event stream')
             .optional(),
         }),
       },
@@ -170,10 +169,10 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
         description: 'Commandes newest first, from the read model, filtered by state, client, store or id.',
         querystring: z.object({
           statut: z.enum(COMMANDE_STATUTS).optional(),
-          client_id: z.coerce.number().int().positive().optional(),
-          magasin_id: z.coerce.number().int().positive().optional(),
-          q: z.string().trim().min(1).max(200).optional().describe('Part of a commande id'),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
+          client_id: idParam.optional(),
+          magasin_id: idParam.optional(),
+          q: trimmedText.optional().describe('Part of a commande id'),
+          limit: limitQuery(500),
         }),
         response: {
           200: z.array(
@@ -205,8 +204,8 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
         tags: ['explorer'],
         description:
           "A commande's events in order, each with the state replaying up to it gives (the saga's pure fold).",
-        params: z.object({ id: commandeId }),
-        response: { 200: z.array(historyStepSchema), 404: messageSchema },
+        params: z.object({ id: textId }),
+        response: { 200: z.array(historyStepSchema), 400: messageSchema, 404: messageSchema },
       },
     },
     (request) => commandeHistory(pool, request.params.id),

@@ -4,7 +4,7 @@ import { COMMANDE_STATUTS } from '../../machines/commande-replay.js';
 import { renderMachineSvg } from '../../machines/diagram/render-machine-svg.js';
 import { commandeDiagram } from '../../machines/registry.js';
 import type { ApiDependencies } from '../api-dependencies.js';
-import { commandeSchema, messageSchema, venteSchema } from '../schemas.js';
+import { commandeSchema, idParam, limitQuery, messageSchema, textId, venteSchema } from '../schemas.js';
 
 export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { commandes, ventes }) => {
   app.get(
@@ -14,8 +14,8 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
         tags: ['commandes'],
         description:
           'The commande as the read model knows it (it follows the event store within milliseconds).',
-        params: z.object({ id: z.string().min(1) }),
-        response: { 200: commandeSchema, 404: messageSchema },
+        params: z.object({ id: textId }),
+        response: { 200: commandeSchema, 400: messageSchema, 404: messageSchema },
       },
     },
     async (request) => {
@@ -31,9 +31,10 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
         tags: ['commandes'],
         description:
           "The order machine as an SVG diagram, the commande's current state (from the read model) highlighted.",
-        params: z.object({ id: z.string().min(1) }),
+        params: z.object({ id: textId }),
         response: {
           200: { content: { 'image/svg+xml': { schema: z.string() } } },
+          400: messageSchema,
           404: messageSchema,
         },
       },
@@ -55,9 +56,9 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
       schema: {
         tags: ['commandes'],
         querystring: z.object({
-          client_id: z.coerce.number().int().positive().optional(),
+          client_id: idParam.optional(),
           statut: z.enum(COMMANDE_STATUTS).optional(),
-          limit: z.coerce.number().int().min(1).max(1_000).default(100),
+          limit: limitQuery(1_000),
         }),
         response: { 200: z.array(commandeSchema), 400: messageSchema },
       },

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDependencies } from '../api-dependencies.js';
-import { messageSchema } from '../schemas.js';
+import { limitQuery, messageSchema } from '../schemas.js';
 
 const deadLetterSchema = z.object({
   id: z.string(),
@@ -26,8 +26,8 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
       schema: {
         tags: ['operations'],
         description: 'Events that kept failing: the reason, the original entry and its delivery count.',
-        querystring: z.object({ limit: z.coerce.number().int().min(1).max(1_000).default(100) }),
-        response: { 200: z.array(deadLetterSchema) },
+        querystring: z.object({ limit: limitQuery(1_000) }),
+        response: { 200: z.array(deadLetterSchema), 400: messageSchema },
       },
     },
     (request) => deadLetters.list(request.query.limit),

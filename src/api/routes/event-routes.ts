@@ -2,7 +2,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { readAll } from '../../persistence/event-store.js';
 import type { ApiDependencies } from '../api-dependencies.js';
-import { envelopeSchema, messageSchema, projectionSchema } from '../schemas.js';
+import { envelopeSchema, limitQuery, messageSchema, projectionSchema, textId } from '../schemas.js';
+
+/** A position of the event store (a bigint), as far as a JSON number counts exactly. */
+const afterPosition = z.coerce
+  .number()
+  .int()
+  .min(0, `must be an event position from 0 to ${Number.MAX_SAFE_INTEGER}`)
+  .max(Number.MAX_SAFE_INTEGER, `must be an event position from 0 to ${Number.MAX_SAFE_INTEGER}`)
+  .default(0);
 
 /** Read-only access to the event store. There is deliberately no route that appends events. */
 export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { pool, commandes }) => {
@@ -12,9 +20,9 @@ export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
       schema: {
         tags: ['events'],
         querystring: z.object({
-          aggregate_id: z.string().min(1).optional(),
-          after: z.coerce.number().int().min(0).default(0),
-          limit: z.coerce.number().int().min(1).max(1_000).default(100),
+          aggregate_id: textId.optional(),
+          after: afterPosition,
+          limit: limitQuery(1_000),
         }),
         response: { 200: z.array(envelopeSchema), 400: messageSchema },
       },
@@ -33,8 +41,8 @@ export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
       schema: {
         tags: ['events'],
         description: "The seed report's projection: the commande's state rebuilt from its events.",
-        params: z.object({ aggregateId: z.string().min(1) }),
-        response: { 200: projectionSchema, 404: messageSchema },
+        params: z.object({ aggregateId: textId }),
+        response: { 200: projectionSchema, 400: messageSchema, 404: messageSchema },
       },
     },
     async (request) => {

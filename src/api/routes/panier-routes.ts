@@ -1,18 +1,49 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { ValidationError } from '../../domain/errors.js';
+import { fromCents, toCents } from '../../domain/money.js';
 import type { ApiDependencies } from '../api-dependencies.js';
 import {
   addArticleBody,
   checkoutBody,
   checkoutReply,
   idParam,
+  MONEY_MAX,
   messageSchema,
+  POSTGRES_INTEGER_MAX,
   panierSchema,
 } from '../schemas.js';
 
 const clientParams = z.object({ clientId: idParam });
 
-export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { paniers, checkouts }) => {
+export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (
+  app,
+  { paniers, checkouts, catalogue },
+) => {
+  /**
+   * A cart adds up: its line's quantity is a PostgreSQL integer, its total an amount (schemas.ts). Refused
+   * before the cart is written, naming the quantity that would take it past either bound. (Two additions to
+   * one cart at the same instant could still pass it together.)
+   */
+  async function refuseACartBeyondItsBounds(clientId: number, produitId: number, quantite: number) {
+    const panier = await paniers.get(clientId);
+    const { prix } = await catalogue.getProduit(produitId);
+    const inCart = panier.articles.find((article) => article.produit_id === produitId)?.quantite ?? 0;
+    if (inCart + quantite > POSTGRES_INTEGER_MAX) {
+      throw new ValidationError(
+        'body.quantite',
+        `the cart would hold ${inCart + quantite} of produit ${produitId}, more than ${POSTGRES_INTEGER_MAX}`,
+      );
+    }
+    const totalCents = toCents(panier.total) + toCents(prix) * quantite;
+    if (totalCents > toCents(MONEY_MAX)) {
+      throw new ValidationError(
+        'body.quantite',
+        `the cart's total would be ${fromCents(totalCents)}, more than ${MONEY_MAX}`,
+      );
+    }
+  }
+
   app.get(
     '/api/panier/:clientId',
     {
@@ -31,7 +62,12 @@ export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, 
         response: { 200: panierSchema, 400: messageSchema, 404: messageSchema },
       },
     },
-    (request) => paniers.addArticle(request.params.clientId, request.body.produit_id, request.body.quantite),
+    async (request) => {
+      const { clientId } = request.params;
+      const { produit_id, quantite } = request.body;
+      await refuseACartBeyondItsBounds(clientId, produit_id, quantite);
+      return paniers.addArticle(clientId, produit_id, quantite);
+    },
   );
 
   app.delete(
