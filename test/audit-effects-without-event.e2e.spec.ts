@@ -19,6 +19,14 @@ const auditBody = z.object({
       z.object({ magasin_id: z.number(), produit_id: z.number(), ok: z.boolean() }).passthrough(),
     ),
   }),
+  effets_sans_evenement: z.array(
+    z.object({
+      table: z.string(),
+      commande_id: z.string(),
+      effet: z.string(),
+      evenement_manquant: z.string(),
+    }),
+  ),
 });
 
 describe('the audit sees effects without their event', () => {
@@ -117,8 +125,15 @@ describe('the audit sees effects without their event', () => {
         expect(answered.ok).toBe(false);
         expect(answered.stock.ok).toBe(false);
         expect(answered.stock.ecarts).toEqual([
-          expect.objectContaining({ magasin_id: magasin, produit_id: produit, ok: false }),
+          expect.objectContaining({
+            magasin_id: magasin,
+            produit_id: produit,
+            vendue: 3,
+            vendue_justifiee: 0,
+            ok: false,
+          }),
         ]);
+        expect(answered.effets_sans_evenement).toEqual(report.effets_sans_evenement);
       });
     } finally {
       await whileChanged(unsell, async () => {});

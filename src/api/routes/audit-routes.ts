@@ -13,7 +13,16 @@ const stockLineSchema = z.object({
   quantite: z.number(),
   engagee_attendue: z.number(),
   engagee: z.number(),
+  vendue: z.number(),
+  vendue_justifiee: z.number(),
   ok: z.boolean(),
+});
+
+const effectWithoutEventSchema = z.object({
+  table: z.enum(['stock_reservations', 'ventes', 'paiements', 'sagas']),
+  commande_id: z.string(),
+  effet: z.string(),
+  evenement_manquant: z.string(),
 });
 
 const clientLineSchema = z.object({
@@ -33,6 +42,7 @@ const auditSchema = z.object({
   checked_at: z.string(),
   stock: z.object({ ok: z.boolean(), lignes: z.number(), ecarts: z.array(stockLineSchema) }),
   argent: z.object({ ok: z.boolean(), clients: z.number(), ecarts: z.array(clientLineSchema) }),
+  effets_sans_evenement: z.array(effectWithoutEventSchema),
   commandes: z.object({
     total: z.number(),
     finales: z.number(),
@@ -50,7 +60,8 @@ export const auditRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
         tags: ['operations'],
         description:
           'Stock and money recomputed from the event store and compared with the services’ tables (only the ' +
-          'discrepancies are listed), and every commande not in a final state, oldest first.',
+          'discrepancies are listed), every change in those tables that no event accounts for (e.g. a reservation ' +
+          'sold without a VenteConfirmee), and every commande not in a final state, oldest first.',
         response: { 200: auditSchema },
       },
     },
