@@ -179,6 +179,12 @@ export class Choreo {
         },
       },
       logger,
+      {
+        checkoutRateLimit: config.checkoutRateLimit,
+        checkoutRateBurst: config.checkoutRateBurst,
+        bodyLimitBytes: config.bodyLimitBytes,
+        corsOrigins: config.corsOrigins,
+      },
     );
     const choreo = new Choreo(config, pool, bus, metrics, logger, http, notifier);
     choreo.explorer = await Explorer.register({

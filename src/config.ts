@@ -19,6 +19,31 @@ const optionalString = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
+/** Checkouts per second each client may sustain, and at once after a pause (see README, Configuration). */
+export const DEFAULT_CHECKOUT_RATE_LIMIT = 30;
+export const DEFAULT_CHECKOUT_RATE_BURST = 60;
+/** The largest request body accepted; the largest legitimate one (a product, 200 characters) is under 2 KiB. */
+export const DEFAULT_BODY_LIMIT_BYTES = 16_384;
+
+const corsOriginsSchema = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z
+        .url()
+        .refine(
+          (origin) => URL.canParse(origin) && new URL(origin).origin === origin,
+          'must be an origin: scheme://host[:port], without a path or a trailing slash',
+        ),
+    ),
+  );
+
 export const ACTOR_NAMES = ['panier', 'stock', 'client', 'ventes', 'saga', 'relay', 'projections'] as const;
 export type ActorName = (typeof ACTOR_NAMES)[number];
 
@@ -52,6 +77,10 @@ const envSchema = z.object({
   CONSUMER_CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
   CONSUMER_MAX_DELIVERIES: z.coerce.number().int().positive().default(5),
   STREAM_RETENTION_MS: z.coerce.number().int().min(0).default(600_000),
+  CHECKOUT_RATE_LIMIT: z.coerce.number().min(0).default(DEFAULT_CHECKOUT_RATE_LIMIT),
+  CHECKOUT_RATE_BURST: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_RATE_BURST),
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(DEFAULT_BODY_LIMIT_BYTES),
+  CORS_ORIGINS: optionalString.pipe(corsOriginsSchema.optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -95,6 +124,18 @@ export interface Config {
    * StreamTrimmer).
    */
   streamRetentionMs: number;
+  /**
+   * Checkouts per second each client (the `:clientId` of the checkout) may sustain, in this process's memory;
+   * 0 turns the limit off. `loadConfig` sets it (DEFAULT_CHECKOUT_RATE_LIMIT unless CHECKOUT_RATE_LIMIT says
+   * otherwise); unset, in a Config written by hand (tests that order in a tight loop), there is no limit.
+   */
+  checkoutRateLimit?: number;
+  /** Checkouts a client may send at once after a pause. Unset: DEFAULT_CHECKOUT_RATE_BURST. */
+  checkoutRateBurst?: number;
+  /** The largest request body accepted (413 beyond). Unset: DEFAULT_BODY_LIMIT_BYTES. */
+  bodyLimitBytes?: number;
+  /** The origins whose browsers may call the API (CORS); unset or empty: no CORS header at all. */
+  corsOrigins?: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -128,5 +169,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     claimIdleMs: data.CONSUMER_CLAIM_IDLE_MS,
     maxDeliveries: data.CONSUMER_MAX_DELIVERIES,
     streamRetentionMs: data.STREAM_RETENTION_MS,
+    checkoutRateLimit: data.CHECKOUT_RATE_LIMIT,
+    checkoutRateBurst: data.CHECKOUT_RATE_BURST,
+    bodyLimitBytes: data.BODY_LIMIT_BYTES,
+    corsOrigins: data.CORS_ORIGINS ?? [],
   };
 }

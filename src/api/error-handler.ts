@@ -27,7 +27,6 @@ const BODY_ERRORS: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'body: is not valid JSON',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'body: is empty (send a JSON document)',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'body: is not JSON (send it with content-type: application/json)',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'body: is too large',
 };
 
 function statusOfDomainError(error: DomainError): number {
@@ -39,7 +38,11 @@ function statusOfDomainError(error: DomainError): number {
 }
 
 /** Every error the API answers goes through here, as `{ message }` with the status that says what went wrong. */
-export function registerErrorHandler(app: FastifyInstance): void {
+export function registerErrorHandler(app: FastifyInstance, limits: { bodyLimitBytes: number }): void {
+  const bodyErrors: Record<string, string> = {
+    ...BODY_ERRORS,
+    FST_ERR_CTP_BODY_TOO_LARGE: `body: is too large (at most ${limits.bodyLimitBytes} bytes)`,
+  };
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
       return reply.status(400).send({ message: describeValidation(error) });
@@ -54,7 +57,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
         .send({ message: 'service temporarily unavailable (database or Redis unreachable), retry later' });
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      return reply.status(error.statusCode).send({ message: BODY_ERRORS[error.code] ?? error.message });
+      return reply.status(error.statusCode).send({ message: bodyErrors[error.code] ?? error.message });
     }
     request.log.error({ err: error }, 'unexpected error');
     return reply.status(500).send({ message: 'internal error' });

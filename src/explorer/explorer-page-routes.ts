@@ -19,6 +19,29 @@ const assetName = z
   .regex(/^[a-z0-9-]+\.(js|css)$/, 'is not an explorer asset (like explorer.js)')
   .describe('A file of the explorer page');
 
+/**
+ * The explorer's page loads its own scripts (ES modules), styles and data from this origin only, and is
+ * never framed. (Styles the scripts set through the DOM, `element.style.x = …`, are not inline styles.)
+ * One exception, images from `data:`: the page's icon is the empty `data:,`, so that the browser asks for
+ * no /favicon.ico; an image runs nothing.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'self'",
+  "form-action 'self'",
+  "object-src 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** The headers of every answer of the explorer's pages and their files (the API's answers have nosniff). */
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
 async function send(fileName: string) {
   return {
     body: await readFile(`${PUBLIC_DIR}${fileName}`, 'utf8'),
@@ -28,6 +51,12 @@ async function send(fileName: string) {
 
 /** GET / and /explorer: the explorer's page; /explorer/assets/*: its scripts and styles. */
 export const explorerPageRoutes: FastifyPluginAsyncZod = async (app) => {
+  // Encapsulated: these routes only, whatever they answer (a 404 for an unknown asset too).
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.headers(SECURITY_HEADERS);
+    return payload;
+  });
+
   app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/explorer'));
 
   app.get(

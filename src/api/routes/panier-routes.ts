@@ -1,8 +1,10 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ValidationError } from '../../domain/errors.js';
 import { fromCents, toCents } from '../../domain/money.js';
 import type { ApiDependencies } from '../api-dependencies.js';
+import { type RateLimit, RateLimiter } from '../rate-limiter.js';
 import {
   addArticleBody,
   checkoutBody,
@@ -16,10 +18,43 @@ import {
 
 const clientParams = z.object({ clientId: idParam });
 
-export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (
+/** The client a path names, as its schema will read it (`01` is 1); none when the schema will refuse it. */
+function clientOfPath(params: unknown): number | undefined {
+  const raw = (params as { clientId?: unknown }).clientId;
+  const parsed = idParam.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export interface PanierRouteOptions extends ApiDependencies {
+  /** Checkouts per client, in this process's memory; `perSecond` 0: no limit. */
+  checkoutRateLimit: RateLimit;
+}
+
+export const panierRoutes: FastifyPluginAsyncZod<PanierRouteOptions> = async (
   app,
-  { paniers, checkouts, catalogue },
+  { paniers, checkouts, catalogue, checkoutRateLimit },
 ) => {
+  const limiter = checkoutRateLimit.perSecond > 0 ? new RateLimiter(checkoutRateLimit) : null;
+  const { perSecond, burst } = checkoutRateLimit;
+
+  /**
+   * Before the body is read: a client past its rate answers 429 with `Retry-After` (whole seconds), and
+   * its refused attempts take nothing from its allowance. Attempts that fail later (an empty cart, an
+   * unknown client) count too: they cost the database all the same.
+   */
+  async function limitCheckouts(request: FastifyRequest, reply: FastifyReply) {
+    const clientId = limiter === null ? undefined : clientOfPath(request.params);
+    if (limiter === null || clientId === undefined) return;
+    const decision = limiter.take(clientId);
+    if (decision.allowed) return;
+    return reply
+      .status(429)
+      .header('retry-after', String(decision.retryAfterSeconds))
+      .send({
+        message: `too many checkouts for client ${clientId}: at most ${perSecond} per second (${burst} at once); retry in ${decision.retryAfterSeconds} s`,
+      });
+  }
+
   /**
    * A cart adds up: its line's quantity is a PostgreSQL integer, its total an amount (schemas.ts). Refused
    * before the cart is written, naming the quantity that would take it past either bound. (Two additions to
@@ -88,12 +123,19 @@ export const panierRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (
       schema: {
         tags: ['panier'],
         description:
-          'Creates a commande from the cart (CommandeCreee) and empties the cart. The same Idempotency-Key returns the same commande.',
+          'Creates a commande from the cart (CommandeCreee) and empties the cart. The same Idempotency-Key returns the same commande. Rate-limited per client (CHECKOUT_RATE_LIMIT): 429 with Retry-After.',
         params: clientParams,
         headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
         body: checkoutBody,
-        response: { 202: checkoutReply, 400: messageSchema, 404: messageSchema, 409: messageSchema },
+        response: {
+          202: checkoutReply,
+          400: messageSchema,
+          404: messageSchema,
+          409: messageSchema,
+          429: messageSchema,
+        },
       },
+      onRequest: limitCheckouts,
     },
     async (request, reply) => {
       const result = await checkouts.checkout(
