@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isFinalStatut, statutFromEventTypes } from '../machines/commande-replay.js';
+import { decisiveEvents } from '../machines/decisive-events.js';
 import { checkOut, type Pool } from '../persistence/database.js';
 
 export interface StockLine {
@@ -175,12 +176,25 @@ SELECT tbl AS table, commande_id, effet, evenement AS evenement_manquant FROM ne
 WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_id = n.commande_id AND e.event_type = n.evenement)
 ORDER BY 1, 2, 4`;
 
-/** Each saga's row, with its commande's events up to the version the row says it reached. */
+/**
+ * Each saga's row, with its commande's events up to the version the row says it reached; except the rows
+ * whose event at that version is decisive ($1, with the state it gives in $2) and that say that state:
+ * they agree with their events without a fold (most sagas, once over).
+ */
 const SAGAS_SQL = `
-SELECT s.commande_id, s.statut, s.version, coalesce(max(e.version), 0)::int AS version_du_flux,
-       coalesce(array_agg(e.event_type ORDER BY e.version) FILTER (WHERE e.version <= s.version), '{}') AS event_types
-FROM sagas s LEFT JOIN events e ON e.aggregate_id = s.commande_id
-GROUP BY s.commande_id, s.statut, s.version`;
+WITH decisive AS (SELECT * FROM unnest($1::text[], $2::text[]) AS d(event_type, statut)),
+rows AS (
+  SELECT s.commande_id, s.statut, s.version,
+         (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.aggregate_id = s.commande_id)::int AS version_du_flux,
+         (SELECT e.event_type FROM events e WHERE e.aggregate_id = s.commande_id AND e.version = s.version) AS type_reached
+  FROM sagas s
+)
+SELECT r.commande_id, r.statut, r.version, r.version_du_flux,
+       coalesce((SELECT array_agg(e.event_type ORDER BY e.version) FROM events e
+                 WHERE e.aggregate_id = r.commande_id AND e.version <= r.version), '{}') AS event_types
+FROM rows r
+WHERE NOT EXISTS (SELECT 1 FROM decisive d WHERE d.event_type = r.type_reached AND d.statut = r.statut)
+ORDER BY r.commande_id`;
 
 const effectRowSchema = z.object({
   table: z.enum(['stock_reservations', 'ventes', 'paiements']),
@@ -217,9 +231,26 @@ function sagaWithoutItsEvents(row: z.infer<typeof sagaRowSchema>): EffectWithout
   };
 }
 
+/**
+ * The commandes of the store: how many there are, how many ended with a decisive event ($1), and the
+ * events of the others, to be folded. Folding every commande ever made cost 3.4 s of this process's CPU
+ * at 25,000 orders, on the event loop that also runs the sagas.
+ */
 const COMMANDES_SQL = `
-SELECT aggregate_id AS commande_id, array_agg(event_type ORDER BY version) AS event_types, max(occurred_at) AS last_at
-FROM events WHERE aggregate_id LIKE 'cmd-%' GROUP BY aggregate_id`;
+WITH last AS (
+  SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type
+  FROM events WHERE aggregate_id LIKE 'cmd-%' ORDER BY aggregate_id, version DESC
+), undecided AS (
+  SELECT aggregate_id FROM last WHERE event_type <> ALL($1::text[])
+)
+SELECT NULL AS commande_id, NULL AS event_types, NULL AS last_at,
+       (SELECT count(*) FROM last)::int AS total, (SELECT count(*) FROM undecided)::int AS undecided
+UNION ALL
+SELECT e.aggregate_id, array_agg(e.event_type ORDER BY e.version), max(e.occurred_at), NULL, NULL
+FROM events e JOIN undecided u ON u.aggregate_id = e.aggregate_id
+GROUP BY e.aggregate_id`;
+
+const commandeCountsSchema = z.object({ total: z.number().int(), undecided: z.number().int() });
 
 /**
  * Recomputes stock and money from the event store alone and compares them with the services' tables,
@@ -232,11 +263,16 @@ export async function runConservationAudit(pool: Pool, now: Date = new Date()): 
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const stockRows = (await client.query(STOCK_SQL)).rows.map((row) => stockRowSchema.parse(row));
     const moneyRows = (await client.query(MONEY_SQL)).rows.map((row) => moneyRowSchema.parse(row));
-    const commandeRows = (await client.query(COMMANDES_SQL)).rows.map((row) => commandeRowSchema.parse(row));
+    const decisive = decisiveEvents();
+    const [counts, ...undecidedRows] = (await client.query(COMMANDES_SQL, [[...decisive.keys()]])).rows;
+    const { total: totalCommandes } = commandeCountsSchema.parse(counts);
+    const commandeRows = undecidedRows.map((row) => commandeRowSchema.parse(row));
     const effectRows = (await client.query(EFFECTS_WITHOUT_EVENT_SQL)).rows.map((row) =>
       effectRowSchema.parse(row),
     );
-    const sagaRows = (await client.query(SAGAS_SQL)).rows.map((row) => sagaRowSchema.parse(row));
+    const sagaRows = (await client.query(SAGAS_SQL, [[...decisive.keys()], [...decisive.values()]])).rows.map(
+      (row) => sagaRowSchema.parse(row),
+    );
     await client.query('COMMIT');
 
     const stock = stockRows.map((row): StockLine => {
@@ -306,7 +342,7 @@ export async function runConservationAudit(pool: Pool, now: Date = new Date()): 
       stock: { ok: stockEcarts.length === 0, lignes: stock.length, ecarts: stockEcarts },
       argent: { ok: moneyEcarts.length === 0, clients: money.length, ecarts: moneyEcarts },
       effets_sans_evenement: effectsWithoutEvent,
-      commandes: { total: commandeRows.length, finales: commandeRows.length - open.length, en_cours: open },
+      commandes: { total: totalCommandes, finales: totalCommandes - open.length, en_cours: open },
     };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
