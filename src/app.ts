@@ -25,7 +25,7 @@ import { buildApi } from './api/build-api.js';
 import { type Bus, type BusConsumer, type BusKind, ENTRY_REJECTIONS, type Subscription } from './bus/bus.js';
 import type { ConsumerTuning } from './bus/bus-dependencies.js';
 import { createBus } from './bus/create-bus.js';
-import type { ActorName, Config } from './config.js';
+import { type ActorName, type Config, DEFAULT_STREAM_LENGTH_WARNING } from './config.js';
 import type { StreamName } from './domain/events.js';
 import { Explorer } from './explorer/explorer.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -45,6 +45,8 @@ export interface ChoreoOptions {
   consumerTuning?: ConsumerTuning;
   /** How often the relay's process trims the streams (every 10 s by default). */
   streamTrimIntervalMs?: number;
+  /** While a Redis stream stays above STREAM_LENGTH_WARNING, how often it is logged again (5 min). */
+  streamWarningRepeatMs?: number;
   /** Node process metrics (off in tests that run several instances in one process). */
   processMetrics?: boolean;
 }
@@ -120,6 +122,9 @@ export class Choreo {
       throw error;
     }
     const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
+    if (busKind === 'redis') {
+      metrics.streamLengthWarning.set(config.streamLengthWarning ?? DEFAULT_STREAM_LENGTH_WARNING);
+    }
     const notifier = new EventStoreNotifier(config.databaseUrl, logger, pool);
     const bus = createBus(
       busKind,
@@ -151,6 +156,15 @@ export class Choreo {
           ? {}
           : { streamTrimIntervalMs: options.streamTrimIntervalMs }),
         onTrimmed: (stream, entries) => metrics.streamEntriesTrimmed.inc({ stream }, entries),
+        ...(config.streamLengthWarning === undefined
+          ? {}
+          : { streamLengthWarning: config.streamLengthWarning }),
+        ...(options.streamWarningRepeatMs === undefined
+          ? {}
+          : { streamWarningRepeatMs: options.streamWarningRepeatMs }),
+        onStreamLength: (stream, _length, above) => metrics.streamNearBound.set({ stream }, above ? 1 : 0),
+        onPendingTrimmed: (group, stream, entries) =>
+          metrics.streamPendingTrimmed.inc({ group, stream }, entries),
       },
     );
     registerScrapeCollectors({

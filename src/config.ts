@@ -22,6 +22,11 @@ const optionalString = z
 /** Checkouts per second each client may sustain, and at once after a pause (see README, Configuration). */
 export const DEFAULT_CHECKOUT_RATE_LIMIT = 30;
 export const DEFAULT_CHECKOUT_RATE_BURST = 60;
+/**
+ * Entries in one Redis stream beyond which choreo warns (about 450 MB of Redis memory per million): nothing
+ * caps a stream, whose entries stay until every group acknowledged them (see StreamTrimmer).
+ */
+export const DEFAULT_STREAM_LENGTH_WARNING = 1_000_000;
 /** The largest request body accepted; the largest legitimate one (a product, 200 characters) is under 2 KiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 16_384;
 
@@ -77,6 +82,7 @@ const envSchema = z.object({
   CONSUMER_CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
   CONSUMER_MAX_DELIVERIES: z.coerce.number().int().positive().default(5),
   STREAM_RETENTION_MS: z.coerce.number().int().min(0).default(600_000),
+  STREAM_LENGTH_WARNING: z.coerce.number().int().min(1).default(DEFAULT_STREAM_LENGTH_WARNING),
   CHECKOUT_RATE_LIMIT: z.coerce.number().min(0).default(DEFAULT_CHECKOUT_RATE_LIMIT),
   CHECKOUT_RATE_BURST: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_RATE_BURST),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(DEFAULT_BODY_LIMIT_BYTES),
@@ -125,6 +131,11 @@ export interface Config {
    */
   streamRetentionMs: number;
   /**
+   * A Redis stream longer than this is logged (naming its groups and how far behind each is) and reported
+   * by `redis_stream_near_bound`. Unset, in a Config written by hand: DEFAULT_STREAM_LENGTH_WARNING.
+   */
+  streamLengthWarning?: number;
+  /**
    * Checkouts per second each client (the `:clientId` of the checkout) may sustain, in this process's memory;
    * 0 turns the limit off. `loadConfig` sets it (DEFAULT_CHECKOUT_RATE_LIMIT unless CHECKOUT_RATE_LIMIT says
    * otherwise); unset, in a Config written by hand (tests that order in a tight loop), there is no limit.
@@ -169,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     claimIdleMs: data.CONSUMER_CLAIM_IDLE_MS,
     maxDeliveries: data.CONSUMER_MAX_DELIVERIES,
     streamRetentionMs: data.STREAM_RETENTION_MS,
+    streamLengthWarning: data.STREAM_LENGTH_WARNING,
     checkoutRateLimit: data.CHECKOUT_RATE_LIMIT,
     checkoutRateBurst: data.CHECKOUT_RATE_BURST,
     bodyLimitBytes: data.BODY_LIMIT_BYTES,

@@ -16,6 +16,9 @@ export const METRIC = {
   relayPublished: 'relay_events_published_total',
   relayPosition: 'relay_position',
   streamEntriesTrimmed: 'redis_stream_entries_trimmed_total',
+  streamPendingTrimmed: 'redis_stream_pending_trimmed_total',
+  streamLengthWarning: 'redis_stream_length_warning',
+  streamNearBound: 'redis_stream_near_bound',
   sagaDuration: 'saga_duree_ms',
   httpDuration: 'http_request_duration_ms',
   commandesExpirees: 'commandes_expirees_total',
@@ -133,6 +136,30 @@ export class Metrics {
   readonly streamEntriesTrimmed = new Counter({
     name: METRIC.streamEntriesTrimmed,
     help: 'Stream entries removed because every consumer group had acknowledged them (StreamTrimmer)',
+    labelNames: ['stream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly streamPendingTrimmed = new Counter({
+    name: METRIC.streamPendingTrimmed,
+    help:
+      'Entries found trimmed away while pending with a consumer group: events that group never applied ' +
+      '(the event store still has them); should stay 0',
+    labelNames: ['group', 'stream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly streamLengthWarning = new Gauge({
+    name: METRIC.streamLengthWarning,
+    help: 'STREAM_LENGTH_WARNING: entries in one Redis stream beyond which choreo warns (compare redis_stream_length)',
+    registers: [this.registry],
+  });
+
+  readonly streamNearBound = new Gauge({
+    name: METRIC.streamNearBound,
+    help:
+      '1 while the Redis stream is longer than STREAM_LENGTH_WARNING (some group is far behind), else 0; ' +
+      "set by the relay's process at each trimming pass",
     labelNames: ['stream'] as const,
     registers: [this.registry],
   });

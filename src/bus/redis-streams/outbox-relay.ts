@@ -22,8 +22,6 @@ export interface OutboxRelayOptions {
   keys: StreamKeys;
   notifier: EventStoreNotifier;
   logger: Logger;
-  /** Approximate cap on each stream's length; the event store keeps everything. */
-  maxStreamLength?: number;
   /** Called with each batch published, e.g. to count events by type. */
   onPublished?: (events: StoredEvent[]) => void;
   /** The database's signing key: every entry carries its signature, which consumers check. */
@@ -37,6 +35,9 @@ export interface OutboxRelayOptions {
  * If Redis loses its data (a restart without persistence), the relay notices its marker is gone and
  * publishes the event store again from the start: consumers skip what they had already applied.
  * Each entry is signed (entry-signature.ts): consumers apply nothing that the relay did not write.
+ * No MAXLEN: a cap cuts the oldest entries whether or not every group read them, so a group that fell
+ * behind would lose events it never saw. Redis's memory is bounded by the stream trimmer instead, which
+ * removes only what every group acknowledged and warns when a stream passes STREAM_LENGTH_WARNING.
  */
 export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedReader {
   const { redis, keys } = options;
@@ -47,7 +48,6 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
       throw new UnavailableError(`Redis at ${redactUrl(options.redisUrl)} (REDIS_URL) is unreachable`);
     }
   };
-  const maxLength = String(options.maxStreamLength ?? 1_000_000);
   return new CheckpointedReader({
     name: OUTBOX_RELAY_CHECKPOINT,
     pool: options.pool,
@@ -66,15 +66,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
       for (const event of events) {
         if (!isSagaEventType(event.event_type)) continue;
         const stream = keys.streamOf(event.event_type);
-        pipeline.call(
-          'XADD',
-          stream,
-          'MAXLEN',
-          '~',
-          maxLength,
-          '*',
-          ...signature.sign(stream, encodeEnvelope(event)),
-        );
+        pipeline.call('XADD', stream, '*', ...signature.sign(stream, encodeEnvelope(event)));
       }
       pipeline.set(keys.relayMarker, String(events.at(-1)?.position ?? 0));
       const results = (await pipeline.exec()) ?? [];

@@ -36,6 +36,8 @@ export interface PendingEntrySweepOptions {
   /** Why this consumer last failed on an entry, if it did. */
   lastFailureOf: (entryId: string) => string | undefined;
   forgetFailure: (entryId: string) => void;
+  /** Called with the entries of a stream found trimmed away while pending with this group (for a metric). */
+  onPendingTrimmed?: (stream: string, entries: number) => void;
   /** Applies the entries taken over, as the consumer applies what it reads (with their deliveries). */
   process: (entries: RawEntry[], deliveries: ReadonlyMap<string, number>) => Promise<void>;
 }
@@ -68,13 +70,15 @@ export class PendingEntrySweep {
         String(batchSize),
       );
       const { entries } = parseAutoClaimReply(stream, reply);
-      for (const entry of trimmedWhilePending(reply)) {
+      const trimmed = trimmedWhilePending(reply);
+      for (const entry of trimmed) {
         // Redis forgot it without a word: the group never applied that event (the event store has it).
         this.options.logger.error(
           { group, stream, entry },
           'a pending entry was trimmed away before this group applied it: its event was not delivered',
         );
       }
+      if (trimmed.length > 0) this.options.onPendingTrimmed?.(stream, trimmed.length);
       await this.forgetDeadConsumers(stream);
       if (entries.length === 0) continue;
       const deliveries = await this.deliveriesOf(stream, entries);

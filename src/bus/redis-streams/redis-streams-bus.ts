@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { UnavailableError } from '../../domain/errors.js';
+import type { StreamName } from '../../domain/events.js';
 import { registerConsumerGroupMetrics } from '../../observability/consumer-group-metrics.js';
 import { ScrapeProbe } from '../../observability/scrape-probe.js';
 import { redactUrl } from '../../observability/server-url.js';
@@ -28,6 +29,14 @@ export interface RedisStreamsBusOptions extends BusDependencies {
   streamRetentionMs: number;
   streamTrimIntervalMs?: number;
   onTrimmed?: (stream: string, entries: number) => void;
+  /** A stream longer than this is logged and reported as near Redis's bound (see StreamTrimmer). */
+  streamLengthWarning?: number;
+  /** While a stream stays above the warning, how often it is logged again (5 min by default). */
+  streamWarningRepeatMs?: number;
+  /** Each stream's length after each trimming pass, and whether it is above the warning. */
+  onStreamLength?: (stream: StreamName, length: number, aboveWarning: boolean) => void;
+  /** Entries of a stream that a group found trimmed away while pending: events it never applied. */
+  onPendingTrimmed?: (group: string, stream: StreamName, entries: number) => void;
 }
 
 /**
@@ -60,7 +69,9 @@ export class RedisStreamsBus implements Bus {
   }
 
   subscribe(subscription: Subscription): BusConsumer {
-    const { tuning, logger } = this.options;
+    const { tuning, logger, onPendingTrimmed } = this.options;
+    // The consumer knows its streams by key; the metric names them as the rest do, without the prefix.
+    const nameOfKey = new Map(subscription.streams.map((stream) => [this.keys.stream(stream), stream]));
     return new StreamConsumer({
       redisUrl: this.options.redisUrl,
       group: subscription.group,
@@ -72,6 +83,14 @@ export class RedisStreamsBus implements Bus {
       handle: subscription.handle,
       ...(subscription.handleBatch ? { handleBatch: subscription.handleBatch } : {}),
       ...(subscription.events ? { events: subscription.events } : {}),
+      ...(onPendingTrimmed
+        ? {
+            onPendingTrimmed: (key: string, entries: number) => {
+              const stream = nameOfKey.get(key);
+              if (stream) onPendingTrimmed(subscription.group, stream, entries);
+            },
+          }
+        : {}),
       ...tuning,
     });
   }
@@ -99,6 +118,13 @@ export class RedisStreamsBus implements Bus {
         ? {}
         : { intervalMs: this.options.streamTrimIntervalMs }),
       ...(this.options.onTrimmed ? { onTrimmed: this.options.onTrimmed } : {}),
+      ...(this.options.streamLengthWarning === undefined
+        ? {}
+        : { lengthWarning: this.options.streamLengthWarning }),
+      ...(this.options.streamWarningRepeatMs === undefined
+        ? {}
+        : { warningRepeatMs: this.options.streamWarningRepeatMs }),
+      ...(this.options.onStreamLength ? { onLength: this.options.onStreamLength } : {}),
     });
     this.relay.start();
     this.trimmer.start();

@@ -37,6 +37,11 @@ export interface StreamConsumerOptions extends EventHandlers {
    * An entry another consumer took over is never settled here, so without a bound the reasons would pile up.
    */
   rememberedFailures?: number;
+  /**
+   * Called with the entries of a stream found trimmed away while pending with this group: each is an
+   * event the group never applied (for a metric; the log line says which).
+   */
+  onPendingTrimmed?: (stream: string, entries: number) => void;
 }
 
 /** How long stopping waits for a loop stuck on a Redis that went away. */
@@ -101,6 +106,7 @@ export class StreamConsumer implements BusConsumer {
       batchSize: this.batchSize,
       lastFailureOf: (entryId) => this.lastFailure.get(entryId),
       forgetFailure: (entryId) => this.lastFailure.delete(entryId),
+      ...(options.onPendingTrimmed ? { onPendingTrimmed: options.onPendingTrimmed } : {}),
       process: (entries, deliveries) => this.process(entries, deliveries),
     });
   }
@@ -284,6 +290,7 @@ export class StreamConsumer implements BusConsumer {
     const acks: RawEntry[] = [];
     const deliveries: EntryDelivery[] = [];
     const rejected: RejectedEntry[] = [];
+    const trimmed = new Map<string, number>();
     for (const entry of entries) {
       if (entry.fields === null) {
         // Trimmed away while pending: nothing left to apply here, so it is acknowledged, but never silently:
@@ -293,6 +300,7 @@ export class StreamConsumer implements BusConsumer {
           'a pending entry was trimmed away before this group applied it: its event was not delivered',
         );
         acks.push(entry);
+        trimmed.set(entry.stream, (trimmed.get(entry.stream) ?? 0) + 1);
         continue;
       }
       // Nothing of an entry is read before its signature is checked: a forged one is only set aside.
@@ -308,6 +316,7 @@ export class StreamConsumer implements BusConsumer {
       }
       deliveries.push({ entry, envelope: decoded.envelope });
     }
+    for (const [stream, count] of trimmed) this.options.onPendingTrimmed?.(stream, count);
     // Set aside before anything is applied: if Redis fails meanwhile, nothing of the read was applied or
     // acknowledged, and the sweep hands its entries over again once they are idle.
     for (const { entry, rejection, reason } of rejected) {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeNeeding } from '../../../test/support/servers.js';
@@ -13,6 +15,18 @@ const readReplySchema = z
   .array(z.tuple([z.string(), z.array(z.tuple([z.string(), z.unknown()]))]))
   .nullable();
 const rangeReplySchema = z.array(z.tuple([z.string(), z.unknown()]));
+
+/** A pino logger whose lines the test reads. */
+function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, sink), lines };
+}
 
 // Redis only: without a Redis, skipped with one line saying so (a failure with CHOREO_TEST_REQUIRE_ALL=1).
 describeNeeding(['redis'], 'the stream trimmer (real Redis)', () => {
@@ -126,6 +140,78 @@ describeNeeding(['redis'], 'the stream trimmer (real Redis)', () => {
     await createGroup('commande-saga');
     await consume('commande-saga', 3, 3);
     expect((await trimmerOfBoth.trimAll()).get(STREAM)).toBe(2);
+  });
+
+  it('warns when a stream passes the warning bound, naming how far behind each group is, and not at every pass', async () => {
+    // given a stream of six entries, all read by one group, two by the other (which is behind)
+    await addEntries([1001, 1002, 1003, 1004, 1005, 1006]);
+    await createGroup('stock-service');
+    await createGroup('ventes-service');
+    await consume('stock-service', 6, 6);
+    await consume('ventes-service', 2, 1);
+    const { logger, lines } = capturingLogger();
+    const lengths: [StreamName, number, boolean][] = [];
+    const watching = new StreamTrimmer({
+      redis,
+      keys,
+      consumers: new Map([[STREAM, ['stock-service', 'ventes-service']]]),
+      retentionMs: 0,
+      logger,
+      lengthWarning: 3,
+      warningRepeatMs: 60_000,
+      onLength: (stream, length, above) => lengths.push([stream, length, above]),
+    });
+
+    // when the trimmer passes twice: it keeps the five entries the group behind still needs
+    await watching.trimAll();
+    await watching.trimAll();
+
+    // then the stream is reported above the bound at each pass, and logged once, with each group's delay
+    expect(lengths).toEqual([
+      [STREAM, 5, true],
+      [STREAM, 5, true],
+    ]);
+    const warnings = lines.filter((line) => String(line.msg).includes('longer than STREAM_LENGTH_WARNING'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      level: 40,
+      stream: STREAM,
+      length: 5,
+      bound: 3,
+      groups: expect.arrayContaining([
+        { group: 'stock-service', pending: 0, notDelivered: 0, behind: 0 },
+        { group: 'ventes-service', pending: 1, notDelivered: 4, behind: 5 },
+      ]) as unknown,
+    });
+
+    // and once the group caught up, the stream is trimmed under the bound, which is said once
+    await consume('ventes-service', 4, 4);
+    await redis.xack(key, 'ventes-service', ...(await remainingIds()));
+    await watching.trimAll();
+    expect(lengths.at(-1)).toEqual([STREAM, 1, false]);
+    expect(lines.filter((line) => String(line.msg).includes('back under'))).toHaveLength(1);
+  });
+
+  it('reminds of a stream that stays above the bound once the repeat interval has passed', async () => {
+    await addEntries([1001, 1002, 1003]);
+    await createGroup('stock-service');
+    const { logger, lines } = capturingLogger();
+    const watching = new StreamTrimmer({
+      redis,
+      keys,
+      consumers: new Map([[STREAM, ['stock-service']]]),
+      retentionMs: 0,
+      logger,
+      lengthWarning: 2,
+      warningRepeatMs: 0,
+    });
+
+    await watching.trimAll();
+    await watching.trimAll();
+
+    expect(
+      lines.filter((line) => String(line.msg).includes('longer than STREAM_LENGTH_WARNING')),
+    ).toHaveLength(2);
   });
 
   it('leaves a stream without consumer groups alone, and a missing stream is no error', async () => {

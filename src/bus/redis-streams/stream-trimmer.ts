@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { DEFAULT_STREAM_LENGTH_WARNING } from '../../config.js';
 import type { StreamName } from '../../domain/events.js';
 import { RepeatedFailure } from '../../observability/repeated-failure.js';
 import type { Redis } from './redis.js';
@@ -23,7 +24,27 @@ export interface StreamTrimmerOptions {
   intervalMs?: number;
   /** Called with the entries each pass removed from a stream. */
   onTrimmed?: (stream: StreamName, entries: number) => void;
+  /**
+   * A stream longer than this (after its pass) is logged as near Redis's bound, naming its groups and how
+   * far behind each is. Nothing caps a stream any more: this says when Redis's memory is what to watch.
+   */
+  lengthWarning?: number;
+  /** While a stream stays above `lengthWarning`, it is logged again at most this often. */
+  warningRepeatMs?: number;
+  /** Called with each stream's length after each pass, and whether it is above `lengthWarning`. */
+  onLength?: (stream: StreamName, length: number, aboveWarning: boolean) => void;
 }
+
+/** What a pass found of one stream: its length once trimmed, and how far behind each group is. */
+interface StreamState {
+  removed: number;
+  length: number;
+  groups: { group: string; pending: number; lag: number | null }[];
+  /** Groups expected on the stream that do not exist: until they do, nothing of it is trimmed. */
+  missingGroups: string[];
+}
+
+const DEFAULT_WARNING_REPEAT_MS = 5 * 60_000;
 
 /** A stream entry id, `<milliseconds>-<sequence>`, as a pair that orders like Redis orders ids. */
 function parseId(id: string): [bigint, bigint] {
@@ -38,16 +59,22 @@ function earlier(a: string, b: string): string {
 }
 
 /**
- * Removes from each saga stream the entries that every consumer group has acknowledged and that are
- * older than the retention. The relay's MAXLEN caps a stream at a million entries (about 450 MB of Redis
- * memory each); an entry every group is done with serves nobody, and the event store keeps it anyway.
- * An entry still pending with any group, or not yet delivered to one, is never removed: a consumer that
- * crashed finds it again. A stream is left alone until every group that reads it exists.
+ * What bounds Redis's memory: removes from each saga stream the entries that every consumer group has
+ * acknowledged and that are older than the retention; an entry every group is done with serves nobody,
+ * and the event store keeps it anyway. An entry still pending with any group, or not yet delivered to
+ * one, is never removed: a consumer that crashed finds it again, and a group that falls behind (a service
+ * down for hours) loses nothing. So there is no hard cap (the relay publishes without MAXLEN, which would
+ * cut entries a group never read): a stream grows with the entries its slowest group has not acknowledged.
+ * Each pass measures every stream and warns (a log line, and `onLength` for the metrics) when one passes
+ * `lengthWarning` (about 450 MB of Redis memory per million entries), so that an operator acts before
+ * Redis's maxmemory does. A stream is left alone until every group that reads it exists.
  */
 export class StreamTrimmer {
   private timer: NodeJS.Timeout | null = null;
   private pass: Promise<void> | null = null;
   private readonly failure: RepeatedFailure;
+  /** When each stream above the warning bound was last logged; a stream back under it is removed. */
+  private readonly warnedAt = new Map<StreamName, number>();
 
   constructor(private readonly options: StreamTrimmerOptions) {
     this.failure = new RepeatedFailure(options.logger, 'trimming the streams');
@@ -83,9 +110,10 @@ export class StreamTrimmer {
     let failure: unknown = null;
     for (const [stream, groups] of this.options.consumers) {
       try {
-        const count = await this.trim(this.options.keys.stream(stream), groups, redisNow);
-        removed.set(stream, count);
-        if (count > 0) this.options.onTrimmed?.(stream, count);
+        const state = await this.trim(this.options.keys.stream(stream), groups, redisNow);
+        removed.set(stream, state.removed);
+        if (state.removed > 0) this.options.onTrimmed?.(stream, state.removed);
+        this.checkLength(stream, state);
       } catch (error) {
         failure ??= error; // the other streams still get their pass
       }
@@ -101,35 +129,90 @@ export class StreamTrimmer {
     return seconds * 1_000 + Math.floor(microseconds / 1_000);
   }
 
-  private async trim(stream: string, expectedGroups: readonly string[], now: number): Promise<number> {
-    const keepFrom = await this.oldestNeeded(stream, expectedGroups, now);
-    if (keepFrom === null) return 0;
-    // Exact, not `~`: a pass every few seconds removes few entries, and `~` would keep whole nodes.
-    return z
+  /**
+   * Logs a stream above the warning bound when it passes it, then at most every `warningRepeatMs` while it
+   * stays above (a stream stuck there for hours must not flood the log), and once when it is back under.
+   */
+  private checkLength(stream: StreamName, state: StreamState): void {
+    const bound = this.options.lengthWarning ?? DEFAULT_STREAM_LENGTH_WARNING;
+    const above = state.length > bound;
+    this.options.onLength?.(stream, state.length, above);
+    const lastWarned = this.warnedAt.get(stream);
+    if (!above) {
+      if (lastWarned !== undefined) {
+        this.warnedAt.delete(stream);
+        this.options.logger.info(
+          { stream, length: state.length, bound },
+          'a Redis stream is back under STREAM_LENGTH_WARNING',
+        );
+      }
+      return;
+    }
+    const now = Date.now();
+    if (
+      lastWarned !== undefined &&
+      now - lastWarned < (this.options.warningRepeatMs ?? DEFAULT_WARNING_REPEAT_MS)
+    ) {
+      return;
+    }
+    this.warnedAt.set(stream, now);
+    // Behind = delivered and not acknowledged, plus not delivered yet (null when Redis cannot tell).
+    const groups = state.groups.map(({ group, pending, lag }) => ({
+      group,
+      pending,
+      notDelivered: lag,
+      behind: lag === null ? null : pending + lag,
+    }));
+    this.options.logger.warn(
+      { stream, length: state.length, bound, groups, missingGroups: state.missingGroups },
+      'a Redis stream is longer than STREAM_LENGTH_WARNING: its entries stay until every group has ' +
+        "acknowledged them, so Redis's memory grows while a group is behind (see the groups)",
+    );
+  }
+
+  private async trim(stream: string, expectedGroups: readonly string[], now: number): Promise<StreamState> {
+    const { keepFrom, groups } = await this.oldestNeeded(stream, expectedGroups, now);
+    const removed =
+      keepFrom === null
+        ? 0
+        : // Exact, not `~`: a pass every few seconds removes few entries, and `~` would keep whole nodes.
+          z
+            .number()
+            .int()
+            .parse(await this.options.redis.call('XTRIM', stream, 'MINID', keepFrom));
+    const length = z
       .number()
       .int()
-      .parse(await this.options.redis.call('XTRIM', stream, 'MINID', keepFrom));
+      .parse(await this.options.redis.call('XLEN', stream));
+    return {
+      removed,
+      length,
+      groups: groups.map(({ name, pending, lag }) => ({ group: name, pending, lag })),
+      missingGroups: expectedGroups.filter((group) => !groups.some(({ name }) => name === group)),
+    };
   }
 
   /**
    * The id of the oldest entry some group may still need: its oldest pending entry, or else the last one
    * delivered to it (kept, harmlessly, so the id always names an entry). Null while a group expected on
-   * the stream does not exist yet.
+   * the stream does not exist yet. With the groups as XINFO GROUPS described them.
    */
   private async oldestNeeded(
     stream: string,
     expectedGroups: readonly string[],
     now: number,
-  ): Promise<string | null> {
+  ): Promise<{ keepFrom: string | null; groups: GroupInfo[] }> {
     let groups: GroupInfo[];
     try {
       groups = parseGroupsReply(await this.options.redis.call('XINFO', 'GROUPS', stream));
     } catch (error) {
-      if (isNoSuchKey(error)) return null;
+      if (isNoSuchKey(error)) return { keepFrom: null, groups: [] };
       throw error;
     }
     const existing = new Set(groups.map((group) => group.name));
-    if (groups.length === 0 || expectedGroups.some((group) => !existing.has(group))) return null;
+    if (groups.length === 0 || expectedGroups.some((group) => !existing.has(group))) {
+      return { keepFrom: null, groups };
+    }
     let keepFrom = `${Math.max(0, now - this.options.retentionMs)}-0`;
     for (const group of groups) {
       keepFrom = earlier(keepFrom, group.lastDeliveredId);
@@ -137,6 +220,6 @@ export class StreamTrimmer {
       const oldestPending = parseOldestPending(await this.options.redis.call('XPENDING', stream, group.name));
       if (oldestPending) keepFrom = earlier(keepFrom, oldestPending);
     }
-    return keepFrom;
+    return { keepFrom, groups };
   }
 }
