@@ -1,8 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeadlineScheduler } from '../src/actors/commande/deadline-scheduler.js';
 import { CheckoutBatcher } from '../src/actors/panier/checkout-batcher.js';
@@ -13,22 +11,11 @@ import { UnavailableError } from '../src/domain/errors.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createPool, type Pool } from '../src/persistence/database.js';
 import { migrate } from '../src/persistence/migrate.js';
+import { capturingLogger } from './support/capturing-logger.js';
 import { eventually } from './support/eventually.js';
 import { describeNeeding } from './support/servers.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { REDIS_URL } from './support/test-system.js';
-
-/** A pino logger whose lines the test reads. */
-function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
 
 /** A key of the test's own: these consumers run without a database to keep one in. */
 const signature = EntrySignature.fromHex(randomBytes(32).toString('hex'));

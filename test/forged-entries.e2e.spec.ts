@@ -8,6 +8,7 @@ import type { StoredEvent, StreamName } from '../src/domain/events.js';
 import { EVENT_COLUMNS, toStoredEvent } from '../src/persistence/event-store.js';
 import { busProbe, CONSUMER_GROUPS, groupsReading, streamOf } from './support/bus-probe.js';
 import { describeOnBus } from './support/buses.js';
+import { type DeadLetter, deadLettersOf } from './support/dead-letters.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
@@ -17,19 +18,6 @@ import { TestSystem } from './support/test-system.js';
  * well-formed (a real commande, the next version, a plausible payload), must change nothing: each group
  * that reads its stream sets it aside in the dead letters, with the reason, and counts it.
  */
-
-const deadLetterList = z.array(
-  z.object({
-    id: z.string(),
-    stream: z.string(),
-    entry_id: z.string(),
-    group: z.string(),
-    reason: z.string(),
-    deliveries: z.number(),
-    fields: z.record(z.string(), z.string()),
-  }),
-);
-type DeadLetter = z.infer<typeof deadLetterList>[number];
 
 const auditBody = z.object({ ok: z.boolean(), stock: z.object({ ok: z.boolean() }) });
 
@@ -122,8 +110,8 @@ async function tables(system: TestSystem): Promise<Record<string, unknown>> {
   return snapshot;
 }
 
-async function deadLetters(system: TestSystem): Promise<DeadLetter[]> {
-  return deadLetterList.parse((await system.api.get('/api/dead-letters')).body);
+function deadLetters(system: TestSystem): Promise<DeadLetter[]> {
+  return deadLettersOf(system.api);
 }
 
 /** Waits until every group that reads each forged entry's stream set it aside; returns those letters. */

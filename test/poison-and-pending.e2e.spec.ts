@@ -2,21 +2,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type BusProbe, busProbe } from './support/bus-probe.js';
 import { describeOnEachBus } from './support/buses.js';
+import { deadLettersOf } from './support/dead-letters.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
-
-const deadLetterList = z.array(
-  z.object({
-    id: z.string(),
-    stream: z.string(),
-    entry_id: z.string(),
-    group: z.string(),
-    reason: z.string(),
-    deliveries: z.number(),
-    fields: z.record(z.string(), z.string()),
-  }),
-);
 
 describeOnEachBus('poison entries go to the dead letters', (bus) => {
   let system: TestSystem;
@@ -38,7 +27,7 @@ describeOnEachBus('poison entries go to the dead letters', (bus) => {
   });
 
   async function deadLetters() {
-    return deadLetterList.parse((await system.api.get('/api/dead-letters')).body);
+    return deadLettersOf(system.api);
   }
 
   it('given an event a service fails on until it is dead-lettered, when the fault is fixed and the dead letter re-driven, then the order completes once', async () => {

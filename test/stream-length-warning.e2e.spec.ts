@@ -1,25 +1,12 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { METRIC } from '../src/observability/metrics.js';
 import { describeOnBus } from './support/buses.js';
+import { capturingLogger } from './support/capturing-logger.js';
 import { eventually } from './support/eventually.js';
 import { scrapeMetrics } from './support/prometheus-text.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
-
-/** A pino logger whose lines the test reads. */
-function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
 
 /** What the warning says of each group: entries delivered and not acknowledged, plus not delivered. */
 const warningGroups = z.array(z.object({ group: z.string(), behind: z.number().nullable() }));

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { z } from 'zod';
+import { capturingLogger } from '../../../test/support/capturing-logger.js';
 import { describeNeeding } from '../../../test/support/servers.js';
 import type { StreamName } from '../../domain/events.js';
 import { createLogger } from '../../observability/logger.js';
@@ -15,18 +14,6 @@ const readReplySchema = z
   .array(z.tuple([z.string(), z.array(z.tuple([z.string(), z.unknown()]))]))
   .nullable();
 const rangeReplySchema = z.array(z.tuple([z.string(), z.unknown()]));
-
-/** A pino logger whose lines the test reads. */
-function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
 
 // Redis only: without a Redis, skipped with one line saying so (a failure with CHOREO_TEST_REQUIRE_ALL=1).
 describeNeeding(['redis'], 'the stream trimmer (real Redis)', () => {
