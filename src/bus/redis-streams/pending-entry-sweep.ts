@@ -70,15 +70,8 @@ export class PendingEntrySweep {
         String(batchSize),
       );
       const { entries } = parseAutoClaimReply(stream, reply);
-      const trimmed = trimmedWhilePending(reply);
-      for (const entry of trimmed) {
-        // Redis forgot it without a word: the group never applied that event (the event store has it).
-        this.options.logger.error(
-          { group, stream, entry },
-          'a pending entry was trimmed away before this group applied it: its event was not delivered',
-        );
-      }
-      if (trimmed.length > 0) this.options.onPendingTrimmed?.(stream, trimmed.length);
+      // Redis forgets these without a word (Redis 7): the group never applied their events.
+      this.reportTrimmed(stream, trimmedWhilePending(reply));
       await this.forgetDeadConsumers(stream);
       if (entries.length === 0) continue;
       const deliveries = await this.deliveriesOf(stream, entries);
@@ -94,6 +87,21 @@ export class PendingEntrySweep {
       }
       await this.options.process(toRetry, deliveries);
     }
+  }
+
+  /**
+   * Says, never silently, that entries of `stream` were trimmed away while pending with this group: it
+   * did not apply their events (the event store still has them).
+   */
+  reportTrimmed(stream: string, entryIds: readonly string[]): void {
+    if (entryIds.length === 0) return;
+    for (const entry of entryIds) {
+      this.options.logger.error(
+        { group: this.options.group, stream, entry },
+        'a pending entry was trimmed away before this group applied it: its event was not delivered',
+      );
+    }
+    this.options.onPendingTrimmed?.(stream, entryIds.length);
   }
 
   /** Moves the entry to the dead-letter stream with why and how often it failed, then acknowledges it. */

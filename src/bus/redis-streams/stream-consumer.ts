@@ -290,17 +290,12 @@ export class StreamConsumer implements BusConsumer {
     const acks: RawEntry[] = [];
     const deliveries: EntryDelivery[] = [];
     const rejected: RejectedEntry[] = [];
-    const trimmed = new Map<string, number>();
+    const trimmed = new Map<string, string[]>();
     for (const entry of entries) {
       if (entry.fields === null) {
-        // Trimmed away while pending: nothing left to apply here, so it is acknowledged, but never silently:
-        // this group did not apply that event (the event store still has it).
-        this.options.logger.error(
-          { group: this.options.group, stream: entry.stream, entry: entry.id },
-          'a pending entry was trimmed away before this group applied it: its event was not delivered',
-        );
+        // Trimmed away while pending: nothing left to apply here, so it is acknowledged (and reported).
         acks.push(entry);
-        trimmed.set(entry.stream, (trimmed.get(entry.stream) ?? 0) + 1);
+        trimmed.set(entry.stream, [...(trimmed.get(entry.stream) ?? []), entry.id]);
         continue;
       }
       // Nothing of an entry is read before its signature is checked: a forged one is only set aside.
@@ -316,7 +311,7 @@ export class StreamConsumer implements BusConsumer {
       }
       deliveries.push({ entry, envelope: decoded.envelope });
     }
-    for (const [stream, count] of trimmed) this.options.onPendingTrimmed?.(stream, count);
+    for (const [stream, entryIds] of trimmed) this.sweep.reportTrimmed(stream, entryIds);
     // Set aside before anything is applied: if Redis fails meanwhile, nothing of the read was applied or
     // acknowledged, and the sweep hands its entries over again once they are idle.
     for (const { entry, rejection, reason } of rejected) {
