@@ -1,0 +1,86 @@
+// @ts-check
+/**
+ * Mutation testing (StrykerJS, vitest runner): `npm run mutation` (scripts/mutation.ts) runs each group
+ * below in turn; `npm run mutation -- machines` runs one. What each group mutates, which tests it runs
+ * and why is in docs/testing.md, with the last scores.
+ *
+ * Each group has its own incremental file, tracked in git: a later run tests again only the mutants whose
+ * code or covering tests changed.
+ */
+
+/** @type {Record<string, { mutate: string[]; testFiles: string[]; ignoreStatic: boolean }>} */
+const GROUPS = {
+  // The order machine, its replay and the diagrams drawn from it, against their unit tests (fast: every
+  // mutant, static ones included, i.e. the machine definition itself, runs its tests).
+  machines: {
+    mutate: ['src/machines/**/*.ts', '!src/machines/**/*.spec.ts'],
+    testFiles: ['src/machines/**/*.spec.ts'],
+    ignoreStatic: false,
+  },
+  // The event store's append and read paths, against the integration tests on a real PostgreSQL that
+  // exercise them.
+  'event-store': {
+    mutate: ['src/persistence/event-store.ts'],
+    testFiles: [
+      'src/persistence/event-store.int.spec.ts',
+      'src/persistence/read-all-gap-safe.int.spec.ts',
+      'src/persistence/checkpointed-reader.int.spec.ts',
+      'src/persistence/statement-pipeline.int.spec.ts',
+    ],
+    ignoreStatic: false,
+  },
+  // The actors, against the tests that name them. These are end-to-end tests (a real choreo on
+  // PostgreSQL and Redis): a static mutant would run all of them, so code run only while a system starts
+  // (outside any test) is left out and counted as "ignored".
+  actors: {
+    mutate: ['src/actors/**/*.ts', '!src/actors/**/*.spec.ts'],
+    testFiles: [
+      'src/actors/**/*.spec.ts',
+      'test/saga-scenarios.e2e.spec.ts',
+      'test/saga-batch.e2e.spec.ts',
+      'test/service-batches.e2e.spec.ts',
+      'test/commande-cache.e2e.spec.ts',
+      'test/checkout-together.e2e.spec.ts',
+      'test/redelivery.e2e.spec.ts',
+      'test/concurrency.e2e.spec.ts',
+      'test/ventes-service-down.e2e.spec.ts',
+      'test/actor-pause.e2e.spec.ts',
+      'test/bounded-memory.e2e.spec.ts',
+    ],
+    ignoreStatic: true,
+  },
+};
+
+const groupName = process.env.MUTATION_GROUP ?? 'machines';
+const group = GROUPS[groupName];
+if (group === undefined) {
+  throw new Error(`MUTATION_GROUP=${groupName}: no such group (one of ${Object.keys(GROUPS).join(', ')})`);
+}
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  plugins: ['@stryker-mutator/vitest-runner'],
+  // The project's config: its global setup (a PostgreSQL, which servers there are) and its timeouts.
+  vitest: { configFile: 'vitest.config.ts' },
+  coverageAnalysis: 'perTest',
+  mutate: group.mutate,
+  testFiles: group.testFiles,
+  ignoreStatic: group.ignoreStatic,
+  // The machine has two cores, shared: one test runner by default (`--concurrency 2` for a quiet machine).
+  concurrency: 1,
+  // A mutant counts as a timeout only well past its tests' usual time, and past the 15 s a test waits for
+  // a condition (test/support/eventually.ts): a system that never gets there fails its test instead.
+  timeoutFactor: 2,
+  timeoutMS: 30_000,
+  dryRunTimeoutMinutes: 30,
+  incremental: true,
+  incrementalFile: `reports/mutation/${groupName}.incremental.json`,
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
+  htmlReporter: { fileName: `reports/mutation/${groupName}.html` },
+  jsonReporter: { fileName: `reports/mutation/${groupName}.json` },
+  clearTextReporter: { allowColor: false, logTests: false },
+  thresholds: { high: 90, low: 80, break: null },
+};
