@@ -34,6 +34,7 @@ async function main(): Promise<void> {
         embeddedDataDir: database.embedded?.dataDir ?? null,
         bus: choreo.busKind,
         config,
+        staffToken: choreo.staffToken,
       })}\n`,
     );
   }

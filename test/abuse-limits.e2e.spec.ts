@@ -9,7 +9,7 @@ import {
 import { routesOfTable } from './bad-input-requests.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
-import { TestSystem } from './support/test-system.js';
+import { TEST_STAFF_TOKEN, TestSystem } from './support/test-system.js';
 
 /**
  * Issue 19, point 3: a client's checkouts are rate-limited (429 with Retry-After), request bodies have a
@@ -21,8 +21,18 @@ import { TestSystem } from './support/test-system.js';
 const ALLOWED_ORIGIN = 'http://shop.example';
 const OTHER_ORIGIN = 'http://elsewhere.example';
 
+/** A request as staff (the limits hold whoever calls). */
 async function send(url: string, init: RequestInit = {}): Promise<Response> {
-  const response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000), ...init });
+  const headers = {
+    authorization: `Bearer ${TEST_STAFF_TOKEN}`,
+    ...(init.headers as Record<string, string>),
+  };
+  const response = await fetch(url, {
+    redirect: 'manual',
+    signal: AbortSignal.timeout(10_000),
+    ...init,
+    headers,
+  });
   // The explorer's live feed streams until the client leaves: its headers are the answer.
   if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream'))
     await response.body?.cancel();
@@ -102,7 +112,7 @@ describe('a system with the default limits', () => {
     const chunks = new TextEncoder().encode(tooLarge);
     const streamed = await fetch(`${system.api.baseUrl}/api/produits`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...system.api.authorization },
       body: new ReadableStream({
         start(controller) {
           for (let at = 0; at < chunks.length; at += 1_000) controller.enqueue(chunks.slice(at, at + 1_000));
@@ -230,7 +240,7 @@ describe('a system with a small checkout rate, a smaller body limit and CORS for
     const refusedAt = Date.now();
     const raw = await fetch(`${system.api.baseUrl}/api/panier/0${client}/checkout`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...system.api.authorization },
       body: JSON.stringify({ magasin_id: magasin }),
     });
 

@@ -65,6 +65,7 @@ const ROUTE_PLANS: Record<string, RoutePlan> = {
   'PUT /api/stock/:magasinId/:produitId': NOTHING_TO_UNDO,
   'POST /api/clients': NOTHING_TO_UNDO,
   'GET /api/clients/:id': NOTHING_TO_UNDO,
+  'POST /api/clients/:id/token': NOTHING_TO_UNDO,
   'GET /api/commandes': NOTHING_TO_UNDO,
   'GET /api/commandes/:id': NOTHING_TO_UNDO,
   'GET /api/commandes/:id/diagramme': NOTHING_TO_UNDO,
@@ -108,6 +109,7 @@ const SERVICE_TABLES = [
   'stock',
   'stock_reservations',
   'clients',
+  'client_tokens',
   'paiements',
   'panier_articles',
   'checkouts',
@@ -202,7 +204,7 @@ describeOnBus('postgres', `bad input, generated for every route (fast-check seed
   async function send(request: GeneratedRequest): Promise<Answer> {
     const search = queryString(request.query);
     const url = `${system.api.baseUrl}${request.path}${search === '' ? '' : `?${search}`}`;
-    const headers: Record<string, string> = { ...request.headers };
+    const headers: Record<string, string> = { ...system.api.authorization, ...request.headers };
     let body: string | undefined;
     if (request.body.kind === 'json') {
       headers['content-type'] = 'application/json';

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnEachBus } from './support/buses.js';
@@ -71,12 +72,18 @@ describeNeeding(['prometheus'], 'the Grafana dashboards, evaluated by a real Pro
     }
 
     beforeAll(async () => {
-      // given Prometheus scraping choreo every second
-      system = await TestSystem.start('dashboards', { bus, choreo: { processMetrics: true } });
+      // given Prometheus scraping choreo every second, with the metrics token
+      const metricsToken = `test-metrics-${randomBytes(16).toString('hex')}`;
+      system = await TestSystem.start('dashboards', {
+        bus,
+        choreo: { processMetrics: true },
+        config: { metricsToken },
+      });
       const running = await PrometheusServer.start({
         target: new URL(system.api.baseUrl).host,
         job: 'choreo',
         scrapeIntervalSeconds: 1,
+        bearerToken: metricsToken,
       });
       prometheus = running;
       await eventually(

@@ -6,6 +6,7 @@ import { HttpClient } from './support/http-client.js';
 import { RedisServer } from './support/redis-server.js';
 import { describeNeeding } from './support/servers.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import { TEST_STAFF_TOKEN } from './support/test-system.js';
 import { WorkerProcess } from './support/worker-process.js';
 
 const readinessSchema = z.object({
@@ -34,7 +35,7 @@ describeNeeding(['redis'], 'the Redis of a running choreo goes away', () => {
       PORT: String(port),
       STREAM_PREFIX: 'redis-unreachable:',
     });
-    api = new HttpClient(`http://127.0.0.1:${port}`);
+    api = new HttpClient(`http://127.0.0.1:${port}`, TEST_STAFF_TOKEN);
     await eventually(
       () => api.get('/ready').catch(() => null),
       (response) => response?.status === 200,

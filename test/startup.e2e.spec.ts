@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,8 +111,16 @@ describe('npm start on the embedded PostgreSQL, stopped as a person stops it', (
       CHOREO_DATA_DIR: directory,
       EMBEDDED_POSTGRES_PORT: String(await freePort()),
       BUS: 'postgres',
+      // Unset: the first start generates the staff token into CHOREO_DATA_DIR/admin-token.
+      CHOREO_ADMIN_TOKEN: '',
     };
   });
+
+  /** The staff token as a user reads it: from the file the first start wrote. */
+  async function staffAuthorization(): Promise<Record<string, string>> {
+    const token = (await readFile(join(directory, 'admin-token'), 'utf8')).trim();
+    return { authorization: `Bearer ${token}` };
+  }
   afterEach(() => {
     for (const choreo of started.splice(0)) choreo.killGroupHard();
   });
@@ -147,7 +155,7 @@ describe('npm start on the embedded PostgreSQL, stopped as a person stops it', (
     );
     const created = await fetch(`${choreo.api}/api/magasins`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await staffAuthorization()) },
       body: JSON.stringify({ nom: 'Survivant', ville: 'Québec' }),
     });
     expect(created.status).toBe(201);
@@ -169,7 +177,9 @@ describe('npm start on the embedded PostgreSQL, stopped as a person stops it', (
     );
     started.push(choreo);
     const choreoPid = await choreo.choreoPid();
-    const magasins = await (await fetch(`${choreo.api}/api/magasins`)).json();
+    const magasins = await (
+      await fetch(`${choreo.api}/api/magasins`, { headers: await staffAuthorization() })
+    ).json();
     expect(magasins).toEqual([expect.objectContaining({ nom: 'Survivant' })]);
 
     // when the terminal sends SIGINT to the process group

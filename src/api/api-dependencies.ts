@@ -7,6 +7,7 @@ import type { Bus, DeadLetterStore } from '../bus/bus.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Pool } from '../persistence/database.js';
 import type { CommandesQueries } from '../projections/commandes-queries.js';
+import type { Authenticator } from './auth/authenticator.js';
 
 export interface ReadinessProbe {
   postgres: () => Promise<void>;
@@ -26,4 +27,6 @@ export interface ApiDependencies {
   metrics: Metrics;
   deadLetters: DeadLetterStore;
   readiness: ReadinessProbe;
+  /** Tells who sent a request (src/api/auth): every route declares who may call it. */
+  authenticator: Authenticator;
 }

@@ -10,6 +10,7 @@ import Fastify, {
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_CHECKOUT_RATE_BURST } from '../config.js';
 import type { ApiDependencies } from './api-dependencies.js';
+import { registerAccessControl } from './auth/access-control.js';
 import { registerErrorHandler } from './error-handler.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
@@ -32,10 +33,12 @@ export interface ApiLimits {
 
 /** The methods and request headers a browser of an allowed origin may use (the preflight's answer). */
 const CORS_METHODS = 'GET, POST, PUT, DELETE';
-const CORS_REQUEST_HEADERS = 'content-type, idempotency-key, last-event-id';
+const CORS_REQUEST_HEADERS = 'authorization, content-type, idempotency-key, last-event-id';
 /** What a script of an allowed origin may read of an answer beyond the simple headers. */
 const CORS_EXPOSED_HEADERS = 'retry-after';
 const CORS_MAX_AGE_SECONDS = 600;
+/** Swagger UI's routes, which its plugin registers: public, like the OpenAPI document they show. */
+const DOCS_PREFIX = '/docs';
 
 /**
  * CORS only for the configured origins: an allowed Origin is echoed (with `Vary: Origin`), any other gets
@@ -57,7 +60,7 @@ function registerCors(app: FastifyInstance, origins: readonly string[]): void {
     }
     return payload;
   });
-  app.options('*', { schema: { hide: true } }, (request, reply) => {
+  app.options('*', { schema: { hide: true }, config: { access: 'public' } }, (request, reply) => {
     if (allowedOrigin(request) !== undefined) {
       reply.header('access-control-allow-methods', CORS_METHODS);
       reply.header('access-control-allow-headers', CORS_REQUEST_HEADERS);
@@ -79,6 +82,10 @@ export async function buildApi(
     loggerInstance: logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: bodyLimitBytes,
+  });
+  // First, so that every route registered after it must declare its access (deny by default).
+  registerAccessControl(app, dependencies.authenticator, {
+    prefixes: [{ prefix: DOCS_PREFIX, access: 'public' }],
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -109,10 +116,21 @@ export async function buildApi(
         description: 'Orders of a multi-store retailer processed as choreographed sagas.',
         version: '0.1.0',
       },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'The staff token (CHOREO_ADMIN_TOKEN, or the admin-token file in the data folder), or a client token from POST /api/clients',
+          },
+        },
+      },
+      security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
 
   await app.register(catalogueRoutes, dependencies);
   await app.register(clientRoutes, dependencies);

@@ -100,6 +100,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/explorer/live',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description:
@@ -143,6 +144,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/explorer/machine',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description:
@@ -164,6 +166,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/explorer/commandes',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description: 'Commandes newest first, from the read model, filtered by state, client, store or id.',
@@ -200,6 +203,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/explorer/commandes/:id/historique',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description:
@@ -214,6 +218,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/processes',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description:
@@ -240,6 +245,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.post(
     '/api/actors/:name/pause',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description:
@@ -258,6 +264,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.post(
     '/api/actors/:name/resume',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description: 'Lets a paused actor of the process that receives the request read the bus again.',
@@ -275,6 +282,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/demo',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description: "The demo load's progress in this process.",
@@ -287,6 +295,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.post(
     '/api/demo',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description:
@@ -304,6 +313,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.post(
     '/api/demo/stop',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['explorer'],
         description: 'Stops sending demo checkouts (those sent go on through the saga).',

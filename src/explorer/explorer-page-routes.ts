@@ -57,11 +57,14 @@ export const explorerPageRoutes: FastifyPluginAsyncZod = async (app) => {
     return payload;
   });
 
-  app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/explorer'));
+  app.get('/', { config: { access: 'public' }, schema: { hide: true } }, (_request, reply) =>
+    reply.redirect('/explorer'),
+  );
 
   app.get(
     '/explorer',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['explorer'],
         description:
@@ -78,6 +81,7 @@ export const explorerPageRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/explorer/assets/:file',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['explorer'],
         params: z.object({ file: assetName }),

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { inProcessStaffHeaders } from '../api/auth/access-control.js';
 import type { BusKind } from '../config.js';
 import type { Pool } from '../persistence/database.js';
 import type { EventStoreNotifier } from '../persistence/event-store-notifier.js';
@@ -23,13 +24,20 @@ export interface ExplorerDependencies {
   actors: ActorControl;
 }
 
-/** The demo load calls the API of its own process, through fastify's inject (no socket, same routes). */
+/**
+ * The demo load calls the API of its own process, through fastify's inject (no socket, same routes), as
+ * staff: with the token that never leaves this process.
+ */
 function injectedApi(http: FastifyInstance): ApiCall {
   return async (method, url, body, headers) => {
     const response = await http.inject({
       method,
       url,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        ...inProcessStaffHeaders(http),
+        ...headers,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
     });
     const text = response.body;

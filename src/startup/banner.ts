@@ -1,3 +1,4 @@
+import type { StaffTokenLocation } from '../api/auth/staff-token.js';
 import type { BusKind, Config } from '../config.js';
 import { redactUrl } from '../observability/server-url.js';
 
@@ -9,6 +10,17 @@ export interface BannerFacts {
   embeddedDataDir: string | null;
   bus: BusKind;
   config: Pick<Config, 'redisUrl' | 'streamPrefix'>;
+  /** Where the staff token is: the banner says where, never what it is. */
+  staffToken: StaffTokenLocation;
+}
+
+/** Where a person finds the staff token, or how to get one. */
+function staffTokenLine(location: StaffTokenLocation): string {
+  if (location.kind === 'environment') return 'CHOREO_ADMIN_TOKEN (as set in the environment)';
+  if (location.present) {
+    return `${location.path}${location.generated ? ' (generated now)' : ''}: TOKEN=$(cat ${location.path})`;
+  }
+  return `not in ${location.path}: another machine of this database generated it. npm run staff-token -- --new writes a new one there (the old one stops working), or set CHOREO_ADMIN_TOKEN`;
 }
 
 /** The few lines that tell a person what this process runs on, and how to change it. */
@@ -25,6 +37,7 @@ export function formatBanner(facts: BannerFacts): string {
     facts.embeddedDataDir
       ? `  data      ${facts.embeddedDataDir} (npm run reset deletes it, with its Redis binding)`
       : '  data      in that PostgreSQL (npm run reset only resets the embedded one)',
+    `  staff     token in ${staffTokenLine(facts.staffToken)}; send Authorization: Bearer $TOKEN`,
     '  switch    DATABASE_URL=postgres://… for your own PostgreSQL; REDIS_URL=redis://… or BUS=redis|postgres for the bus',
     `  stop      Ctrl-C, or kill ${process.pid}`,
   ].join('\n');

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
 
-/** A pino logger whose lines the test reads. */
-export function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+/** A logger configured as choreo's own (its redaction included), whose lines the test reads. */
+export function capturingLogger(level = 'info'): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -10,5 +10,5 @@ export function capturingLogger(): { logger: pino.Logger; lines: Record<string, 
       done();
     },
   });
-  return { logger: pino({ level: 'info' }, sink), lines };
+  return { logger: createLogger(level, 'choreo', sink), lines };
 }

@@ -8,7 +8,9 @@ export interface DiagrammeResponse {
 
 /** GET /api/commandes/:id/diagramme, keeping the content type (the shared HttpClient drops headers). */
 export async function fetchDiagramme(api: HttpClient, commandeId: string): Promise<DiagrammeResponse> {
-  const response = await fetch(`${api.baseUrl}/api/commandes/${encodeURIComponent(commandeId)}/diagramme`);
+  const response = await fetch(`${api.baseUrl}/api/commandes/${encodeURIComponent(commandeId)}/diagramme`, {
+    headers: api.authorization,
+  });
   return {
     status: response.status,
     contentType: response.headers.get('content-type'),

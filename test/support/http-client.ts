@@ -4,9 +4,30 @@ export interface HttpResponse {
   text: string;
 }
 
-/** Talks to a running choreo over real HTTP. */
+/**
+ * Talks to a running choreo over real HTTP, sending its bearer token on every request (the system's staff
+ * token, as TestSystem builds it); `as(token)` and `anonymous()` give a client that acts otherwise.
+ */
 export class HttpClient {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly token: string | null = null,
+  ) {}
+
+  /** The same choreo, called with another token (a client's, say). */
+  as(token: string): HttpClient {
+    return new HttpClient(this.baseUrl, token);
+  }
+
+  /** The same choreo, called without any token. */
+  anonymous(): HttpClient {
+    return new HttpClient(this.baseUrl, null);
+  }
+
+  /** The Authorization header this client sends, if any, for a test that calls fetch itself. */
+  get authorization(): Record<string, string> {
+    return this.token === null ? {} : { authorization: `Bearer ${this.token}` };
+  }
 
   request(
     method: string,
@@ -14,10 +35,11 @@ export class HttpClient {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<HttpResponse> {
-    const init: RequestInit = { method, headers: { ...headers } };
+    const sent = { ...this.authorization, ...headers };
+    const init: RequestInit = { method, headers: sent };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json', ...headers };
+      init.headers = { 'content-type': 'application/json', ...sent };
     }
     return fetch(`${this.baseUrl}${path}`, init).then(async (response) => {
       const text = await response.text();

@@ -63,6 +63,8 @@ export interface PrometheusServerOptions {
   target: string;
   job: string;
   scrapeIntervalSeconds: number;
+  /** The bearer token Prometheus sends with each scrape (choreo's /metrics wants staff or the metrics token). */
+  bearerToken: string;
 }
 
 /** A real Prometheus (the Debian binary) in a child process, with its own port and a throwaway TSDB. */
@@ -93,12 +95,17 @@ export class PrometheusServer {
   static async start(options: PrometheusServerOptions): Promise<PrometheusServer> {
     assertPrometheusInstalled();
     const directory = await mkdtemp(join(tmpdir(), 'choreo-prometheus-'));
+    // As docker-compose's Prometheus does: the token in a file only its user reads, named by the config.
+    const tokenFile = join(directory, 'metrics-token');
+    await writeFile(tokenFile, options.bearerToken, { mode: 0o600 });
     const config = [
       'global:',
       `  scrape_interval: ${options.scrapeIntervalSeconds}s`,
       `  scrape_timeout: ${options.scrapeIntervalSeconds}s`,
       'scrape_configs:',
       `  - job_name: ${JSON.stringify(options.job)}`,
+      '    authorization:',
+      `      credentials_file: ${JSON.stringify(tokenFile)}`,
       '    static_configs:',
       `      - targets: [${JSON.stringify(options.target)}]`,
       '',

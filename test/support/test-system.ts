@@ -66,7 +66,15 @@ export class TestSystem {
     );
     await main.start();
     const address = await main.listen();
-    return new TestSystem(database, streamPrefix, new HttpClient(address), main, overrides);
+    const config = main.config;
+    // Staff by default; a system started without a staff token (to test the generated one) calls anonymously.
+    return new TestSystem(
+      database,
+      streamPrefix,
+      new HttpClient(address, config.adminToken ?? null),
+      main,
+      overrides,
+    );
   }
 
   get choreo(): Choreo {
@@ -124,8 +132,15 @@ export class TestSystem {
   }
 }
 
+/**
+ * The staff token of every system this test process starts (CHOREO_ADMIN_TOKEN for the worker processes
+ * it spawns): any token works, as long as the system and its callers agree.
+ */
+export const TEST_STAFF_TOKEN = `test-staff-${randomBytes(24).toString('base64url')}`;
+
 export function testConfig(databaseUrl: string, streamPrefix: string, actors: ActorName[]): Config {
   return {
+    adminToken: TEST_STAFF_TOKEN,
     databaseUrl,
     databaseUrlSet: true,
     forceEmbeddedPostgres: false,

@@ -56,6 +56,7 @@ export const auditRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
   app.get(
     '/api/audit',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['operations'],
         description:

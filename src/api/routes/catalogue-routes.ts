@@ -16,6 +16,7 @@ export const catalogueRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (ap
   app.post(
     '/api/magasins',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['catalogue'],
         body: createMagasinBody,
@@ -27,13 +28,17 @@ export const catalogueRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (ap
 
   app.get(
     '/api/magasins',
-    { schema: { tags: ['catalogue'], response: { 200: z.array(magasinSchema) } } },
+    {
+      config: { access: 'client' },
+      schema: { tags: ['catalogue'], response: { 200: z.array(magasinSchema) } },
+    },
     () => catalogue.listMagasins(),
   );
 
   app.get(
     '/api/magasins/:id',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['catalogue'],
         params: z.object({ id: idParam }),
@@ -46,6 +51,7 @@ export const catalogueRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (ap
   app.post(
     '/api/produits',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['catalogue'],
         body: createProduitBody,
@@ -57,13 +63,17 @@ export const catalogueRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (ap
 
   app.get(
     '/api/produits',
-    { schema: { tags: ['catalogue'], response: { 200: z.array(produitSchema) } } },
+    {
+      config: { access: 'client' },
+      schema: { tags: ['catalogue'], response: { 200: z.array(produitSchema) } },
+    },
     () => catalogue.listProduits(),
   );
 
   app.get(
     '/api/produits/:id',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['catalogue'],
         params: z.object({ id: idParam }),
@@ -76,6 +86,7 @@ export const catalogueRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (ap
   app.put(
     '/api/stock/:magasinId/:produitId',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['stock'],
         params: z.object({ magasinId: idParam, produitId: idParam }),
@@ -90,6 +101,7 @@ export const catalogueRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (ap
   app.get(
     '/api/stock/magasin/:magasinId',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['stock'],
         params: z.object({ magasinId: idParam }),

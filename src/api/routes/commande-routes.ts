@@ -4,22 +4,31 @@ import { COMMANDE_STATUTS } from '../../machines/commande-replay.js';
 import { renderMachineSvg } from '../../machines/diagram/render-machine-svg.js';
 import { commandeDiagram } from '../../machines/registry.js';
 import type { ApiDependencies } from '../api-dependencies.js';
+import { assertActsFor, type Caller, callerOf, clientScope } from '../auth/caller.js';
 import { commandeSchema, idParam, limitQuery, messageSchema, textId, venteSchema } from '../schemas.js';
 
 export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { commandes, ventes }) => {
+  /** The commande, if the caller may see it; another client's answers as an unknown id does. */
+  const commandeFor = async (caller: Caller, commandeId: string) => {
+    const commande = await commandes.get(commandeId);
+    assertActsFor(caller, commande.client_id, `commande ${commandeId} not found`);
+    return commande;
+  };
+
   app.get(
     '/api/commandes/:id',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['commandes'],
         description:
-          'The commande as the read model knows it (it follows the event store within milliseconds).',
+          "The commande as the read model knows it (it follows the event store within milliseconds). A client sees its own only: another's answers 404.",
         params: z.object({ id: textId }),
         response: { 200: commandeSchema, 400: messageSchema, 404: messageSchema },
       },
     },
     async (request) => {
-      const { created_at: _, ...commande } = await commandes.get(request.params.id);
+      const { created_at: _, ...commande } = await commandeFor(callerOf(request), request.params.id);
       return commande;
     },
   );
@@ -27,6 +36,7 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
   app.get(
     '/api/commandes/:id/diagramme',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['commandes'],
         description:
@@ -40,7 +50,7 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
       },
     },
     async (request, reply) => {
-      const { statut } = await commandes.get(request.params.id);
+      const { statut } = await commandeFor(callerOf(request), request.params.id);
       const svg = await renderMachineSvg(commandeDiagram.machine, {
         initialEvent: commandeDiagram.initialEvent,
         highlightState: statut,
@@ -53,8 +63,11 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
   app.get(
     '/api/commandes',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['commandes'],
+        description:
+          "Commandes, newest first. A client sees its own only: without client_id, its own; another client's id answers 404.",
         querystring: z.object({
           client_id: idParam.optional(),
           statut: z.enum(COMMANDE_STATUTS).optional(),
@@ -65,12 +78,15 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
     },
     async (request) => {
       const { client_id, statut, limit } = request.query;
-      const found = await commandes.list({ clientId: client_id, statut, limit });
+      const clientId = clientScope(callerOf(request), client_id);
+      const found = await commandes.list({ clientId, statut, limit });
       return found.map(({ created_at: _, ...commande }) => commande);
     },
   );
 
-  app.get('/api/ventes', { schema: { tags: ['ventes'], response: { 200: z.array(venteSchema) } } }, () =>
-    ventes.list(),
+  app.get(
+    '/api/ventes',
+    { config: { access: 'staff' }, schema: { tags: ['ventes'], response: { 200: z.array(venteSchema) } } },
+    () => ventes.list(),
   );
 };

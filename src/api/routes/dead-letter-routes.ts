@@ -23,6 +23,7 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
   app.get(
     '/api/dead-letters',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['operations'],
         description: 'Events that kept failing: the reason, the original entry and its delivery count.',
@@ -36,6 +37,7 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (a
   app.post(
     '/api/dead-letters/:id/rejouer',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['operations'],
         description:

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { readAll } from '../../persistence/event-store.js';
 import type { ApiDependencies } from '../api-dependencies.js';
+import { assertActsFor, callerOf } from '../auth/caller.js';
 import { envelopeSchema, limitQuery, messageSchema, projectionSchema, textId } from '../schemas.js';
 
 /** A position of the event store (a bigint), as far as a JSON number counts exactly. */
@@ -17,6 +18,7 @@ export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
   app.get(
     '/events/',
     {
+      config: { access: 'staff' },
       schema: {
         tags: ['events'],
         querystring: z.object({
@@ -38,6 +40,7 @@ export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
   app.get(
     '/events/projections/:aggregateId',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['events'],
         description: "The seed report's projection: the commande's state rebuilt from its events.",
@@ -46,7 +49,9 @@ export const eventRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, {
       },
     },
     async (request) => {
-      const { client_id, produits, total, statut } = await commandes.get(request.params.aggregateId);
+      const { aggregateId } = request.params;
+      const { client_id, produits, total, statut } = await commandes.get(aggregateId);
+      assertActsFor(callerOf(request), client_id, `commande ${aggregateId} not found`);
       return { client_id, produits, total, statut };
     },
   );

@@ -23,7 +23,10 @@ async function probe(check: () => Promise<void>): Promise<string> {
 export const opsRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { metrics, readiness }) => {
   app.get(
     '/health',
-    { schema: { tags: ['ops'], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    {
+      config: { access: 'public' },
+      schema: { tags: ['ops'], response: { 200: z.object({ status: z.literal('ok') }) } },
+    },
     () => ({
       status: 'ok' as const,
     }),
@@ -31,7 +34,10 @@ export const opsRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { m
 
   app.get(
     '/ready',
-    { schema: { tags: ['ops'], response: { 200: readinessSchema, 503: readinessSchema } } },
+    {
+      config: { access: 'public' },
+      schema: { tags: ['ops'], response: { 200: readinessSchema, 503: readinessSchema } },
+    },
     async (_request, reply) => {
       const { bus } = readiness;
       const [postgres, redis] = await Promise.all([
@@ -45,8 +51,13 @@ export const opsRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app, { m
     },
   );
 
-  app.get('/metrics', { schema: { tags: ['ops'], hide: true } }, async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  // Staff, or Prometheus with CHOREO_METRICS_TOKEN.
+  app.get(
+    '/metrics',
+    { config: { access: 'metrics' }, schema: { tags: ['ops'], hide: true } },
+    async (_request, reply) => {
+      reply.header('content-type', metrics.registry.contentType);
+      return metrics.registry.metrics();
+    },
+  );
 };

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../domain/errors.js';
 import { fromCents, toCents } from '../../domain/money.js';
 import type { ApiDependencies } from '../api-dependencies.js';
+import { actsFor, assertActsFor, callerOf } from '../auth/caller.js';
 import { type RateLimit, RateLimiter } from '../rate-limiter.js';
 import {
   addArticleBody,
@@ -45,6 +46,8 @@ export const panierRoutes: FastifyPluginAsyncZod<PanierRouteOptions> = async (
   async function limitCheckouts(request: FastifyRequest, reply: FastifyReply) {
     const clientId = limiter === null ? undefined : clientOfPath(request.params);
     if (limiter === null || clientId === undefined) return;
+    // Another client's checkout answers 404 and takes nothing from that client's allowance.
+    if (!actsFor(callerOf(request), clientId)) return;
     const decision = limiter.take(clientId);
     if (decision.allowed) return;
     return reply
@@ -82,14 +85,19 @@ export const panierRoutes: FastifyPluginAsyncZod<PanierRouteOptions> = async (
   app.get(
     '/api/panier/:clientId',
     {
+      config: { access: 'client' },
       schema: { tags: ['panier'], params: clientParams, response: { 200: panierSchema, 404: messageSchema } },
     },
-    (request) => paniers.get(request.params.clientId),
+    (request) => {
+      assertActsFor(callerOf(request), request.params.clientId);
+      return paniers.get(request.params.clientId);
+    },
   );
 
   app.post(
     '/api/panier/:clientId/articles',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['panier'],
         params: clientParams,
@@ -99,6 +107,7 @@ export const panierRoutes: FastifyPluginAsyncZod<PanierRouteOptions> = async (
     },
     async (request) => {
       const { clientId } = request.params;
+      assertActsFor(callerOf(request), clientId);
       const { produit_id, quantite } = request.body;
       await refuseACartBeyondItsBounds(clientId, produit_id, quantite);
       return paniers.addArticle(clientId, produit_id, quantite);
@@ -108,18 +117,23 @@ export const panierRoutes: FastifyPluginAsyncZod<PanierRouteOptions> = async (
   app.delete(
     '/api/panier/:clientId/articles/:produitId',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['panier'],
         params: z.object({ clientId: idParam, produitId: idParam }),
         response: { 200: panierSchema, 404: messageSchema },
       },
     },
-    (request) => paniers.removeArticle(request.params.clientId, request.params.produitId),
+    (request) => {
+      assertActsFor(callerOf(request), request.params.clientId);
+      return paniers.removeArticle(request.params.clientId, request.params.produitId);
+    },
   );
 
   app.post(
     '/api/panier/:clientId/checkout',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['panier'],
         description:
@@ -138,6 +152,7 @@ export const panierRoutes: FastifyPluginAsyncZod<PanierRouteOptions> = async (
       onRequest: limitCheckouts,
     },
     async (request, reply) => {
+      assertActsFor(callerOf(request), request.params.clientId);
       const result = await checkouts.checkout(
         request.params.clientId,
         request.body.magasin_id,

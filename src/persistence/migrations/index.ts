@@ -8,6 +8,7 @@ import { appendChecksItsCountMigration } from './007-append-checks-its-count.js'
 import { sagaCountsMigration } from './008-saga-counts.js';
 import { postgresBusMigration } from './009-postgres-bus.js';
 import { explorerMigration } from './010-explorer.js';
+import { clientTokensMigration } from './011-client-tokens.js';
 
 export interface Migration {
   version: number;
@@ -27,4 +28,5 @@ export const MIGRATIONS: Migration[] = [
   sagaCountsMigration,
   postgresBusMigration,
   explorerMigration,
+  clientTokensMigration,
 ];

@@ -1,0 +1,205 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../../observability/logger.js';
+import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
+import { looksLikeStaffToken, newStaffToken, sameHash, tokenHash } from './tokens.js';
+
+/** The row of `choreo_settings` that keeps the staff token's SHA-256 (hex): every process of a database reads it. */
+export const STAFF_TOKEN_SETTING = 'staff_token_sha256';
+/** The file, in CHOREO_DATA_DIR, where a generated staff token is written (mode 0600). */
+export const ADMIN_TOKEN_FILE = 'admin-token';
+/** One process at a time sets the staff token up (any constant works, the same in every process). */
+const STAFF_TOKEN_LOCK_KEY = 7_001_433;
+
+/**
+ * How long a process trusts the hash it read: a staff token replaced (`npm run staff-token -- --new`) stops
+ * working in every process within this time. A token that does not match re-reads it at once (at most once
+ * a second), so the new one works without waiting.
+ */
+export const STAFF_HASH_TTL_MS = 5_000;
+const MISS_REREAD_INTERVAL_MS = 1_000;
+
+const hashSettingSchema = z.object({
+  value: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'is not a SHA-256 digest in hexadecimal')
+    .transform((hex) => Buffer.from(hex, 'hex')),
+});
+
+/** Where the staff token is, for the start banner and `npm run staff-token` (never the token itself). */
+export type StaffTokenLocation =
+  | { kind: 'environment' }
+  /** `present`: the file holds the token the database knows; otherwise another machine generated it. */
+  | { kind: 'file'; path: string; present: boolean; generated: boolean };
+
+export function adminTokenPath(dataDir: string): string {
+  return join(dataDir, ADMIN_TOKEN_FILE);
+}
+
+async function readHash(db: Pool | PoolClient): Promise<Buffer | undefined> {
+  const { rows } = await db.query('SELECT value FROM choreo_settings WHERE key = $1', [STAFF_TOKEN_SETTING]);
+  return rows.length === 0 ? undefined : hashSettingSchema.parse(rows[0]).value;
+}
+
+/** The staff token in the file, if the file exists and holds one. */
+async function tokenInFile(path: string): Promise<string | undefined> {
+  try {
+    const text = (await readFile(path, 'utf8')).trim();
+    return looksLikeStaffToken(text) ? text : undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Writes the token so that only this user can ever read it: a new file created with mode 0600 (never
+ * world-readable, not even for a moment), then renamed over the old one.
+ */
+async function writeTokenFile(path: string, token: string, dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const file = await open(temporary, 'wx', 0o600);
+  try {
+    await file.writeFile(`${token}\n`);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+async function fileHolds(path: string, hash: Buffer): Promise<boolean> {
+  const token = await tokenInFile(path);
+  return token !== undefined && sameHash(tokenHash(token), hash);
+}
+
+/**
+ * The database's staff token, when CHOREO_ADMIN_TOKEN is not set: the first process finds no hash, writes a
+ * new token to `<dataDir>/admin-token` (or keeps the one already there, after a database reset) and records
+ * its hash; every other process, here or on another machine, reads the hash. Under an advisory lock, and the
+ * insert does nothing on a conflict: two first starts agree on one token.
+ */
+export async function setUpStaffToken(
+  pool: Pool,
+  dataDir: string,
+): Promise<{ hash: Buffer; location: StaffTokenLocation }> {
+  const path = adminTokenPath(dataDir);
+  return withTransaction(pool, async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [STAFF_TOKEN_LOCK_KEY]);
+    const recorded = await readHash(tx);
+    if (recorded !== undefined) {
+      return {
+        hash: recorded,
+        location: { kind: 'file', path, present: await fileHolds(path, recorded), generated: false },
+      };
+    }
+    const kept = await tokenInFile(path);
+    const token = kept ?? newStaffToken();
+    // The file first: the database never knows a token that no file holds.
+    if (kept === undefined) await writeTokenFile(path, token, dataDir);
+    await tx.query('INSERT INTO choreo_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+      STAFF_TOKEN_SETTING,
+      tokenHash(token).toString('hex'),
+    ]);
+    const hash = (await readHash(tx)) ?? tokenHash(token);
+    return {
+      hash,
+      location: { kind: 'file', path, present: await fileHolds(path, hash), generated: kept === undefined },
+    };
+  });
+}
+
+/**
+ * A new staff token (`npm run staff-token -- --new`): written to the file, its hash recorded in place of the
+ * old one. The old token stops working in every process within STAFF_HASH_TTL_MS.
+ */
+export async function replaceStaffToken(pool: Pool, dataDir: string): Promise<string> {
+  const path = adminTokenPath(dataDir);
+  const token = newStaffToken();
+  await withTransaction(pool, async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [STAFF_TOKEN_LOCK_KEY]);
+    await writeTokenFile(path, token, dataDir);
+    await tx.query(
+      `INSERT INTO choreo_settings (key, value) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, set_at = now()`,
+      [STAFF_TOKEN_SETTING, tokenHash(token).toString('hex')],
+    );
+  });
+  return path;
+}
+
+/** Where the staff token of this database is, without creating anything (for `npm run staff-token`). */
+export async function locateStaffToken(
+  pool: Pool,
+  dataDir: string,
+): Promise<StaffTokenLocation | { kind: 'none'; path: string }> {
+  const path = adminTokenPath(dataDir);
+  const recorded = await readHash(pool);
+  if (recorded === undefined) return { kind: 'none', path };
+  return { kind: 'file', path, present: await fileHolds(path, recorded), generated: false };
+}
+
+/** Checks a token's hash against the staff token's, in constant time. */
+export interface StaffCredential {
+  matches(hash: Buffer): Promise<boolean>;
+}
+
+/** CHOREO_ADMIN_TOKEN: fixed for the life of the process. */
+export function fixedStaffCredential(token: string): StaffCredential {
+  const expected = tokenHash(token);
+  return { matches: async (hash) => sameHash(hash, expected) };
+}
+
+/**
+ * The staff token's hash as the database has it, read again after STAFF_HASH_TTL_MS, and on a mismatch at
+ * most once a second. While the database does not answer, the hash last read stands.
+ */
+export class StoredStaffCredential implements StaffCredential {
+  private readAt: number;
+  private rereading: Promise<void> | null = null;
+
+  constructor(
+    private readonly pool: Pool,
+    private hash: Buffer,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.readAt = now();
+  }
+
+  async matches(hash: Buffer): Promise<boolean> {
+    if (this.now() - this.readAt >= STAFF_HASH_TTL_MS) await this.reread();
+    if (sameHash(hash, this.hash)) return true;
+    if (this.now() - this.readAt < MISS_REREAD_INTERVAL_MS) return false;
+    await this.reread();
+    return sameHash(hash, this.hash);
+  }
+
+  private reread(): Promise<void> {
+    this.rereading ??= readHash(this.pool)
+      .then(
+        (hash) => {
+          if (hash !== undefined) this.hash = hash;
+        },
+        (error: unknown) => {
+          this.logger.warn(
+            { err: error },
+            'could not read the staff token hash again; the last one read stands',
+          );
+        },
+      )
+      .finally(() => {
+        this.readAt = this.now();
+        this.rereading = null;
+      });
+    return this.rereading;
+  }
+}
