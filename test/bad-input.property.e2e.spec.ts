@@ -86,6 +86,7 @@ const ROUTE_PLANS: Record<string, RoutePlan> = {
     },
   },
   'POST /api/actors/:name/resume': NOTHING_TO_UNDO,
+  'GET /api/explorer/session': NOTHING_TO_UNDO,
   'GET /api/explorer/live': NOTHING_TO_UNDO,
   'GET /api/explorer/machine': NOTHING_TO_UNDO,
   'GET /api/explorer/commandes': NOTHING_TO_UNDO,

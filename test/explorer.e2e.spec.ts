@@ -1,5 +1,6 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { BusKind } from '../src/config.js';
 import { describeWithBrowser, TestBrowser } from './support/browser.js';
 import { describeOnEachBus } from './support/buses.js';
@@ -9,6 +10,14 @@ import { TestSystem } from './support/test-system.js';
 
 const UI_TIMEOUT = 15_000;
 
+const createdClient = z.object({ id: z.number().int(), token: z.string().min(1) });
+
+/** A client as it signs in: its id and the token choreo answered when it was created. */
+interface SignedClient {
+  id: number;
+  token: string;
+}
+
 describeWithBrowser('the explorer in a real browser', () => {
   describeOnEachBus('explorer', (bus: BusKind) => {
     let system: TestSystem;
@@ -17,6 +26,17 @@ describeWithBrowser('the explorer in a real browser', () => {
     let magasin: number;
     let produit: number;
     let richClient: number;
+    let staffToken: string;
+    let alice: SignedClient;
+    let bob: SignedClient;
+    let aliceOrder: string;
+    let bobOrder: string;
+
+    async function signedClient(nom: string): Promise<SignedClient> {
+      const created = await system.api.post('/api/clients', { nom, solde: 100 });
+      expect(created.status).toBe(201);
+      return createdClient.parse(created.body);
+    }
 
     beforeAll(async () => {
       [system, browser] = await Promise.all([
@@ -27,22 +47,40 @@ describeWithBrowser('the explorer in a real browser', () => {
         }),
         TestBrowser.launch(),
       ]);
+      if (system.api.token === null) throw new Error('the explorer tests need a staff token');
+      staffToken = system.api.token;
       shop = new Shop(system.api);
       magasin = await shop.magasin();
       produit = await shop.produit(2);
       await shop.setStock(magasin, produit, 100);
       richClient = await shop.client(1_000);
+      alice = await signedClient('Alice');
+      bob = await signedClient('Bob');
+      aliceOrder = await shop.order(alice.id, magasin, [[produit, 1]]);
+      bobOrder = await shop.order(bob.id, magasin, [[produit, 1]]);
+      await Promise.all([shop.finalCommande(aliceOrder), shop.finalCommande(bobOrder)]);
     });
     afterAll(async () => {
       await browser?.close();
       await system?.stop();
     });
 
-    /** Opens a view; one that follows the live feed is ready once the feed is connected. */
-    async function open(hash: string, { live = true } = {}): Promise<Page> {
-      const page = await browser.page();
+    /** Signs in through the page's form, as a person does, and waits until the page says who. */
+    async function signIn(page: Page, token: string): Promise<void> {
+      await page.getByLabel('Staff or client token').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#who-name').waitFor({ timeout: UI_TIMEOUT });
+    }
+
+    /** Opens a view signed in; one that follows the live feed is ready once the feed is connected. */
+    async function open(
+      hash: string,
+      { live = true, token = staffToken, expectedStatuses = [] as number[] } = {},
+    ): Promise<Page> {
+      const page = await browser.page({ expectedStatuses });
       await page.goto(`${system.api.baseUrl}/explorer${hash}`);
-      await page.locator('main h1').waitFor({ timeout: UI_TIMEOUT });
+      await signIn(page, token);
+      await page.locator('main h1:not(#sign-in-title)').waitFor({ timeout: UI_TIMEOUT });
       if (live) await page.locator('#live-status[data-state="live"]').waitFor({ timeout: UI_TIMEOUT });
       return page;
     }
@@ -51,7 +89,13 @@ describeWithBrowser('the explorer in a real browser', () => {
       return page.locator(`svg g.node[data-state="${state}"] text.count`);
     }
 
-    it('GET / leads to the explorer, which loads nothing from outside', async () => {
+    function rowsOf(page: Page): Promise<(string | null)[]> {
+      return page
+        .locator('tbody tr[data-commande]')
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-commande')));
+    }
+
+    it('GET / leads to the explorer, which asks for a token, then loads nothing from outside', async () => {
       const root = await fetch(`${system.api.baseUrl}/`, { redirect: 'manual' });
       expect(root.status).toBe(302);
       expect(root.headers.get('location')).toBe('/explorer');
@@ -59,12 +103,150 @@ describeWithBrowser('the explorer in a real browser', () => {
       const requested: string[] = [];
       page.on('request', (request) => requested.push(request.url()));
       await page.goto(`${system.api.baseUrl}/`);
+      await signIn(page, staffToken);
       await page.locator('svg g.node[data-state="vente_confirmee"]').waitFor({ timeout: UI_TIMEOUT });
       expect(page.url()).toBe(`${system.api.baseUrl}/explorer`);
+      expect(await page.locator('#who-name').textContent()).toBe('staff');
       expect(
         requested.filter((url) => !url.startsWith(system.api.baseUrl) && !url.startsWith('data:')),
       ).toEqual([]);
       await page.close();
+    });
+
+    it('with no token, the page shows the sign-in form and no data request of it succeeds', async () => {
+      const page = await browser.page();
+      const answered: { url: string; status: number }[] = [];
+      page.on('response', (response) => answered.push({ url: response.url(), status: response.status() }));
+      await page.goto(`${system.api.baseUrl}/explorer#/orders`);
+      await page.getByLabel('Staff or client token').waitFor({ timeout: UI_TIMEOUT });
+      await page.waitForLoadState('networkidle');
+      expect(await page.getByText('.choreo/admin-token').count()).toBe(1);
+      expect(await page.locator('nav').isVisible()).toBe(false);
+      expect(await page.locator('#live-status').getAttribute('data-state')).toBe('signed-out');
+      const dataAnswers = answered.filter(({ url }) => new URL(url).pathname.startsWith('/api/'));
+      expect(dataAnswers.filter(({ status }) => status < 400)).toEqual([]);
+      await browser.screenshot(page, `sign-in-${bus}`);
+      await page.close();
+    });
+
+    it('a wrong token is refused on the form, and nothing is kept', async () => {
+      const page = await browser.page({ expectedStatuses: [401] });
+      await page.goto(`${system.api.baseUrl}/explorer`);
+      await page.getByLabel('Staff or client token').fill(`${staffToken}x`);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const refusal = page.getByRole('alert');
+      await refusal.waitFor({ timeout: UI_TIMEOUT });
+      expect(await refusal.textContent()).toMatch(/not accepted/);
+      expect(await page.getByLabel('Staff or client token').getAttribute('aria-invalid')).toBe('true');
+      expect(await page.evaluate<number>('sessionStorage.length')).toBe(0);
+      expect(await page.locator('nav').isVisible()).toBe(false);
+      await browser.screenshot(page, `sign-in-refused-${bus}`);
+      await page.close();
+    });
+
+    it("a client's token shows that client's orders only, live, and no staff view; signing out forgets it", async () => {
+      // Bob's order, asked for below, answers 404.
+      const page = await open('#/', { token: alice.token, expectedStatuses: [404] });
+      expect(await page.locator('#who-name').textContent()).toBe(`client n°${alice.id}`);
+      expect(await page.locator('main h1').textContent()).toBe(`Your orders, client n°${alice.id}`);
+      await page.locator(`tr[data-commande="${aliceOrder}"]`).waitFor({ timeout: UI_TIMEOUT });
+      expect(await rowsOf(page)).not.toContain(bobOrder);
+      const links = await page
+        .locator('nav a:visible')
+        .evaluateAll((found) => found.map((link) => link.textContent));
+      expect(links).toEqual(['Orders']);
+
+      // Bob orders, then Alice: Alice's appears live, and Bob's, told to the feed first, never does.
+      const bobLater = await shop.order(bob.id, magasin, [[produit, 1]]);
+      const aliceLater = await shop.order(alice.id, magasin, [[produit, 1]]);
+      await page
+        .locator(`tr[data-commande="${aliceLater}"][data-statut="vente_confirmee"]`)
+        .waitFor({ timeout: UI_TIMEOUT });
+      await shop.finalCommande(bobLater);
+      const shown = await rowsOf(page);
+      expect(shown).not.toContain(bobLater);
+      expect(shown).not.toContain(bobOrder);
+      await browser.screenshot(page, `client-orders-${bus}`);
+
+      // Her order's page works; Bob's answers as an unknown order would.
+      await page.goto(`${system.api.baseUrl}/explorer#/orders/${aliceOrder}`);
+      await expect
+        .poll(() => page.getByTestId('projection-statut').textContent(), { timeout: UI_TIMEOUT })
+        .toBe('vente_confirmee');
+      await page.goto(`${system.api.baseUrl}/explorer#/orders/${bobOrder}`);
+      await page.getByText(`commande ${bobOrder} not found`).first().waitFor({ timeout: UI_TIMEOUT });
+      expect(await page.locator('.timeline tbody tr, svg g.node').count()).toBe(0);
+      await browser.screenshot(page, `client-other-order-${bus}`);
+
+      for (const hash of ['#/dead-letters', '#/actors', '#/demo']) {
+        await page.goto(`${system.api.baseUrl}/explorer${hash}`);
+        await page.getByRole('heading', { name: 'For staff only' }).waitFor({ timeout: UI_TIMEOUT });
+        expect(
+          await page.locator('[data-actor], [data-dead-letter], [data-testid="demo-state"]').count(),
+        ).toBe(0);
+      }
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Staff or client token').waitFor({ timeout: UI_TIMEOUT });
+      expect(await page.evaluate<number>('sessionStorage.length')).toBe(0);
+      expect(await page.locator('nav').isVisible()).toBe(false);
+      await page.close();
+    });
+
+    it("over HTTP, a client's explorer API carries nothing of another client, and staff's views answer 403", async () => {
+      const asAlice = system.api.as(alice.token);
+      const listed = await asAlice.get('/api/explorer/commandes');
+      expect(listed.status).toBe(200);
+      const ids = z.array(z.object({ commande_id: z.string(), client_id: z.number() })).parse(listed.body);
+      expect(ids.map((row) => row.client_id)).toEqual(ids.map(() => alice.id));
+      expect(ids.map((row) => row.commande_id)).toContain(aliceOrder);
+      const asked = `/api/explorer/commandes?client_id=${bob.id}`;
+      expect((await asAlice.get(asked)).status).toBe(404);
+      const history = (id: string) => `/api/explorer/commandes/${id}/historique`;
+      expect((await asAlice.get(history(aliceOrder))).status).toBe(200);
+      expect((await asAlice.get(history(bobOrder))).status).toBe(404);
+      expect((await system.api.get(history(bobOrder))).status).toBe(200);
+      for (const path of ['/api/processes', '/api/demo']) expect((await asAlice.get(path)).status).toBe(403);
+      expect((await system.api.anonymous().get('/api/explorer/session')).status).toBe(401);
+      expect((await asAlice.get('/api/explorer/session')).body).toEqual({
+        role: 'client',
+        client_id: alice.id,
+      });
+
+      // The live feed: a client asking for the overview is refused; its changes are its own only.
+      const overview = await fetch(`${system.api.baseUrl}/api/explorer/live?overview=1`, {
+        headers: asAlice.authorization,
+      });
+      expect(overview.status).toBe(403);
+      const feed = new AbortController();
+      const live = await fetch(`${system.api.baseUrl}/api/explorer/live?changes=all`, {
+        headers: asAlice.authorization,
+        signal: feed.signal,
+      });
+      expect(live.status).toBe(200);
+      let received = '';
+      const reading = (async () => {
+        const reader = live.body?.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) {
+          const next = await reader?.read();
+          if (!next || next.done) return;
+          received += next.value;
+        }
+      })().catch(() => {});
+      const bobLater = await shop.order(bob.id, magasin, [[produit, 1]]);
+      await shop.finalCommande(bobLater);
+      const aliceLater = await shop.order(alice.id, magasin, [[produit, 1]]);
+      await shop.finalCommande(aliceLater);
+      await eventually(
+        async () => received,
+        (text) => text.includes(aliceLater) && text.includes('VenteConfirmee'),
+        { description: "Alice's feed to tell of her new order's sale" },
+      );
+      feed.abort();
+      await reading;
+      expect(received).not.toContain(bobLater);
+      expect(received).not.toContain(`"client_id":${bob.id}`);
+      expect(received).not.toMatch(/^event: overview$/m);
     });
 
     it('given the overview and the orders open, when orders are placed, then they appear and reach their final state without a reload, and the counts follow', async () => {
@@ -86,10 +268,7 @@ describeWithBrowser('the explorer in a real browser', () => {
           .locator(`tr[data-commande="${commandeId}"][data-statut="${statut}"]`)
           .waitFor({ timeout: UI_TIMEOUT });
       }
-      const listed = await orders
-        .locator('tbody tr[data-commande]')
-        .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-commande')));
-      expect(listed.slice(0, 3)).toEqual([unpaid, outOfStock, succeeding]);
+      expect((await rowsOf(orders)).slice(0, 3)).toEqual([unpaid, outOfStock, succeeding]);
       for (const state of ['vente_confirmee', 'stock_indisponible', 'annulee']) {
         await expect
           .poll(() => countOn(overview, state).textContent(), { timeout: UI_TIMEOUT })
@@ -225,6 +404,21 @@ describeWithBrowser('the explorer in a real browser', () => {
         await page.close();
       }
       expect(browser.consoleErrors).toEqual([]);
+    });
+
+    it('no token ever appeared in a URL a page requested or showed', () => {
+      // The pages above requested their scripts, data and streams, and showed several views each.
+      expect(
+        browser.requestedUrls.filter((url) => url.includes('/api/explorer/live')).length,
+      ).toBeGreaterThan(0);
+      expect(browser.pageUrls.filter((url) => url.includes('#/orders/')).length).toBeGreaterThan(0);
+      for (const token of [staffToken, alice.token, bob.token]) {
+        const forms = [token, encodeURIComponent(token), token.slice(-24)];
+        const leaks = [...browser.requestedUrls, ...browser.pageUrls].filter((url) =>
+          forms.some((form) => url.includes(form) || decodeURIComponent(url).includes(form)),
+        );
+        expect(leaks).toEqual([]);
+      }
     });
   });
 });

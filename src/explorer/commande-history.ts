@@ -24,21 +24,29 @@ export interface HistoryStep {
   accepted: boolean;
 }
 
+export interface CommandeHistory {
+  /** Whose commande it is, as its creation says (null when its stream holds no valid creation). */
+  clientId: number | null;
+  steps: HistoryStep[];
+}
+
 /**
  * A commande's events in version order, each with the state that rehydration computes after it: the same
  * pure fold (`applyEvent`) the saga and the read model use, so stepping through it shows what they see.
  */
-export async function commandeHistory(pool: Pool, commandeId: string): Promise<HistoryStep[]> {
+export async function commandeHistory(pool: Pool, commandeId: string): Promise<CommandeHistory> {
   const events = await readStream(pool, commandeId);
   if (events.length === 0) throw new NotFoundError(`commande ${commandeId} not found`);
+  let clientId: number | null = null;
   const versionOfEventId = new Map(events.map((event) => [event.event_id, event.version]));
   let snapshot: CommandeSnapshot | null = null;
   let previousMs: number | null = null;
-  return events.map((event) => {
+  const steps = events.map((event) => {
     let accepted = false;
     if (isSagaEventType(event.event_type)) {
       const parsed = sagaEnvelopeSchema.safeParse(event);
       if (parsed.success) {
+        if (parsed.data.event_type === 'CommandeCreee') clientId ??= parsed.data.data.client_id;
         const result = applyEvent(snapshot, parsed.data);
         snapshot = result.snapshot;
         accepted = result.accepted;
@@ -63,4 +71,5 @@ export async function commandeHistory(pool: Pool, commandeId: string): Promise<H
     previousMs = atMs;
     return step;
   });
+  return { clientId, steps };
 }

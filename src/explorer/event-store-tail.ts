@@ -9,8 +9,8 @@ export interface EventStoreTailOptions {
   pool: Pool;
   notifier: EventStoreNotifier;
   logger: Logger;
-  /** Handed every committed event after the tail started, in position order, never one twice. */
-  onEvents: (events: StoredEvent[]) => void;
+  /** Handed every committed event after the tail started, in position order, never one twice (awaited). */
+  onEvents: (events: StoredEvent[]) => void | Promise<void>;
   batchSize?: number;
   /** Waits this long after a wake-up, so that the events of a busy moment come in one read. */
   lingerMs?: number;
@@ -72,7 +72,7 @@ export class EventStoreTail {
         const last = batch.events.at(-1);
         if (last) {
           this.position = last.position;
-          this.options.onEvents(batch.events);
+          await this.options.onEvents(batch.events);
         }
         full = batch.events.length === batchSize;
         this.failure.succeeded({});

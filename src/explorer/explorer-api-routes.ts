@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { assertActsFor, type Caller, callerOf, clientScope } from '../api/auth/caller.js';
 import { idParam, limitQuery, messageSchema, textId, trimmedText } from '../api/schemas.js';
 import { ACTOR_NAMES } from '../config.js';
 import { NotFoundError } from '../domain/errors.js';
@@ -8,7 +9,7 @@ import type { Pool } from '../persistence/database.js';
 import { commandeHistory } from './commande-history.js';
 import { listCommandes } from './commande-list.js';
 import type { DemoLoad } from './demo-load.js';
-import type { ChangeFilter, LiveFeed } from './live-feed.js';
+import type { ChangeFilter, ChangeScope, LiveFeed } from './live-feed.js';
 import { machinePicture } from './machine-picture.js';
 import type { ActorState, ProcessRegistry } from './process-registry.js';
 import { SseConnection } from './sse-connection.js';
@@ -32,10 +33,26 @@ const liveQuery = z.object({
   changes: z
     .enum(['all', 'none'])
     .default('all')
-    .describe("'all': every commande's events (capped per message); 'none': the overview only"),
+    .describe("'all': every commande's events (a client's: its own; capped per message); 'none': none"),
   commande: textId.optional().describe("Only this commande's events"),
-  overview: z.enum(['0', '1']).default('1').describe('1: an overview message every second'),
+  overview: z
+    .enum(['0', '1'])
+    .optional()
+    .describe("1: an overview message every second (staff only; staff's default, a client's is 0)"),
 });
+
+const sessionSchema = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('staff') }),
+  z.object({ role: z.literal('client'), client_id: z.number().int() }),
+]);
+
+/** Whose commandes a caller of the explorer's API may see: staff every client's, a client its own. */
+function scopeOf(caller: Caller): ChangeScope {
+  if (caller.role === 'staff') return { kind: 'every-client' };
+  if (caller.role === 'client') return { kind: 'client', clientId: caller.clientId };
+  // The access control lets only staff and clients reach the explorer's `client` routes.
+  throw new Error(`the explorer has no view for the ${caller.role} role`);
+}
 
 const processSchema = z.object({
   process_id: z.string(),
@@ -98,13 +115,32 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   const { pool, feed, processes, actors, demo } = options;
 
   app.get(
-    '/api/explorer/live',
+    '/api/explorer/session',
     {
-      config: { access: 'staff' },
+      config: { access: 'client' },
       schema: {
         tags: ['explorer'],
         description:
-          'Server-sent events from the event store: `changes` (the events of commandes as they commit, id = position), `overview` every second, `reset` when the page must reload what it shows. Send Last-Event-ID (the last position seen) to resume.',
+          'Who the bearer token is: staff, or a client (the explorer then shows that client its own commandes only). 401 for no or a bad token.',
+        response: { 200: sessionSchema },
+      },
+    },
+    (request) => {
+      const scope = scopeOf(callerOf(request));
+      return scope.kind === 'client'
+        ? { role: 'client' as const, client_id: scope.clientId }
+        : { role: 'staff' as const };
+    },
+  );
+
+  app.get(
+    '/api/explorer/live',
+    {
+      config: { access: 'client' },
+      schema: {
+        tags: ['explorer'],
+        description:
+          "Server-sent events from the event store: `changes` (the events of commandes as they commit, id = position; a client is told of its own commandes only), `overview` every second (staff only: it counts every client's), `reset` when the page must reload what it shows. Send Last-Event-ID (the last position seen) to resume.",
         querystring: liveQuery,
         headers: z.object({
           // A position the stream sent (a bigint, read back exactly as a JSON number: at most 15 digits).
@@ -116,7 +152,14 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
       },
     },
     async (request, reply) => {
-      const { changes, commande, overview } = request.query;
+      const { changes, commande } = request.query;
+      const scope = scopeOf(callerOf(request));
+      const overview = request.query.overview ?? (scope.kind === 'every-client' ? '1' : '0');
+      if (overview === '1' && scope.kind === 'client') {
+        return reply
+          .status(403)
+          .send({ message: "the overview is for staff: it counts every client's commandes" });
+      }
       const filter: ChangeFilter =
         commande !== undefined ? { kind: 'commande', commandeId: commande } : { kind: changes };
       const lastEventId = request.headers['last-event-id'];
@@ -129,6 +172,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
       });
       try {
         const stop = await feed.subscribe(connection, filter, {
+          scope,
           overview: overview === '1',
           lastEventId: lastEventId === undefined ? null : Number(lastEventId),
         });
@@ -144,7 +188,7 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/explorer/machine',
     {
-      config: { access: 'staff' },
+      config: { access: 'client' },
       schema: {
         tags: ['explorer'],
         description:
@@ -166,10 +210,11 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
   app.get(
     '/api/explorer/commandes',
     {
-      config: { access: 'staff' },
+      config: { access: 'client' },
       schema: {
         tags: ['explorer'],
-        description: 'Commandes newest first, from the read model, filtered by state, client, store or id.',
+        description:
+          "Commandes newest first, from the read model, filtered by state, client, store or id. A client's: its own only (another client's id answers 404).",
         querystring: z.object({
           statut: z.enum(COMMANDE_STATUTS).optional(),
           client_id: idParam.optional(),
@@ -191,28 +236,38 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
             }),
           ),
           400: messageSchema,
+          404: messageSchema,
         },
       },
     },
     (request) => {
       const { statut, client_id, magasin_id, q, limit } = request.query;
-      return listCommandes(pool, { statut, clientId: client_id, magasinId: magasin_id, search: q, limit });
+      const clientId = clientScope(callerOf(request), client_id);
+      return listCommandes(pool, { statut, clientId, magasinId: magasin_id, search: q, limit });
     },
   );
 
   app.get(
     '/api/explorer/commandes/:id/historique',
     {
-      config: { access: 'staff' },
+      config: { access: 'client' },
       schema: {
         tags: ['explorer'],
         description:
-          "A commande's events in order, each with the state replaying up to it gives (the saga's pure fold).",
+          "A commande's events in order, each with the state replaying up to it gives (the saga's pure fold). Another client's commande answers 404, as an unknown one does.",
         params: z.object({ id: textId }),
         response: { 200: z.array(historyStepSchema), 400: messageSchema, 404: messageSchema },
       },
     },
-    (request) => commandeHistory(pool, request.params.id),
+    async (request) => {
+      const { id } = request.params;
+      const caller = callerOf(request);
+      const history = await commandeHistory(pool, id);
+      const notFound = `commande ${id} not found`;
+      if (history.clientId === null && caller.role !== 'staff') throw new NotFoundError(notFound);
+      if (history.clientId !== null) assertActsFor(caller, history.clientId, notFound);
+      return history.steps;
+    },
   );
 
   app.get(

@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { z } from 'zod';
 import { RecentMap } from '../collections/recent-map.js';
-import { isSagaEventType, type StoredEvent, sagaEnvelopeSchema } from '../domain/events.js';
+import {
+  isSagaEventType,
+  type SagaEnvelope,
+  type StoredEvent,
+  sagaEnvelopeSchema,
+} from '../domain/events.js';
 import type { CommandeSnapshot } from '../machines/commande-replay.js';
 import { transitionKey } from '../machines/machine-transitions.js';
 import type { Pool } from '../persistence/database.js';
@@ -16,6 +22,15 @@ import { type TrafficReading, TrafficWindow } from './traffic-window.js';
 /** Which changes a browser wants: every commande's (the orders list), one commande's, or none. */
 export type ChangeFilter = { kind: 'all' } | { kind: 'none' } | { kind: 'commande'; commandeId: string };
 
+/** Whose commandes a browser may be told of: every client's (staff), or one client's only. */
+export type ChangeScope = { kind: 'every-client' } | { kind: 'client'; clientId: number };
+
+/** A change with the client whose commande it is (null when the event store does not say). */
+interface OwnedChange {
+  change: CommandeChange;
+  clientId: number | null;
+}
+
 export interface Overview extends SystemReading {
   at: string;
   /** The last event position the explorer has seen. */
@@ -27,6 +42,7 @@ export interface Overview extends SystemReading {
 interface Subscriber {
   connection: SseConnection;
   filter: ChangeFilter;
+  scope: ChangeScope;
   overview: boolean;
 }
 
@@ -36,6 +52,9 @@ export interface LiveFeedOptions {
   registry: Registry;
   logger: Logger;
 }
+
+/** A commande's creation, as `learnClients` reads it back. */
+const creationRowSchema = z.object({ aggregate_id: z.string(), client_id: z.number().int().positive() });
 
 const FINAL_OUTCOMES = ['vente_confirmee', 'stock_indisponible', 'annulee'] as const;
 /** Changes kept to resume a browser that reconnects (Last-Event-ID). */
@@ -65,9 +84,11 @@ export class LiveFeed {
   private readonly commandes = new RecentMap<string, { snapshot: CommandeSnapshot; createdAtMs: number }>(
     50_000,
   );
+  /** Whose each commande is, learned from its events (most carry `client_id`) or from its creation. */
+  private readonly clientOfCommande = new RecentMap<string, number>(50_000);
   private readonly traffic = new TrafficWindow();
-  private readonly recent: CommandeChange[] = [];
-  private pending: CommandeChange[] = [];
+  private readonly recent: OwnedChange[] = [];
+  private pending: OwnedChange[] = [];
   private audit: AuditVerdict | null = null;
   private auditAt = 0;
   private auditTookMs = 0;
@@ -100,10 +121,10 @@ export class LiveFeed {
   async subscribe(
     connection: SseConnection,
     filter: ChangeFilter,
-    options: { overview: boolean; lastEventId: number | null },
+    options: { scope: ChangeScope; overview: boolean; lastEventId: number | null },
   ): Promise<() => void> {
     await this.ensureStarted();
-    const subscriber: Subscriber = { connection, filter, overview: options.overview };
+    const subscriber: Subscriber = { connection, filter, scope: options.scope, overview: options.overview };
     this.subscribers.add(subscriber);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
@@ -160,12 +181,15 @@ export class LiveFeed {
     this.pending = [];
   }
 
-  private onEvents(events: readonly StoredEvent[]): void {
+  private async onEvents(events: readonly StoredEvent[]): Promise<void> {
+    const sagaEvents: SagaEnvelope[] = [];
     for (const stored of events) {
       if (!isSagaEventType(stored.event_type)) continue;
       const parsed = sagaEnvelopeSchema.safeParse(stored);
-      if (!parsed.success) continue;
-      const event = parsed.data;
+      if (parsed.success) sagaEvents.push(parsed.data);
+    }
+    await this.learnClients(sagaEvents);
+    for (const event of sagaEvents) {
       const atMs = Date.parse(event.timestamp);
       const known = this.commandes.get(event.aggregate_id);
       const folded = foldCommandeStep(known?.snapshot, event);
@@ -186,16 +210,50 @@ export class LiveFeed {
           );
         }
       }
-      const change = commandeChangeOf(event, folded?.step ?? null);
-      this.pending.push(change);
-      this.recent.push(change);
+      const owned = {
+        change: commandeChangeOf(event, folded?.step ?? null),
+        clientId: this.clientOfCommande.get(event.aggregate_id) ?? null,
+      };
+      this.pending.push(owned);
+      this.recent.push(owned);
     }
     if (this.recent.length > REPLAY_CAPACITY) this.recent.splice(0, this.recent.length - REPLAY_CAPACITY);
   }
 
+  /**
+   * Learns whose each commande is before its changes go out. Every saga event but StockLibere and
+   * CommandeExpiree carries its `client_id`; for those, of a commande this feed has not seen since it
+   * started, the commande's creation in the event store says.
+   */
+  private async learnClients(events: readonly SagaEnvelope[]): Promise<void> {
+    const unknown = new Set<string>();
+    for (const event of events) {
+      if ('client_id' in event.data) this.clientOfCommande.set(event.aggregate_id, event.data.client_id);
+      else if (this.clientOfCommande.get(event.aggregate_id) === undefined) unknown.add(event.aggregate_id);
+    }
+    if (unknown.size === 0) return;
+    try {
+      const result = await this.options.pool.query(
+        `SELECT aggregate_id, data->'client_id' AS client_id
+           FROM events WHERE aggregate_id = ANY($1::text[]) AND version = 1 AND event_type = 'CommandeCreee'`,
+        [[...unknown]],
+      );
+      for (const row of result.rows) {
+        const created = creationRowSchema.parse(row);
+        this.clientOfCommande.set(created.aggregate_id, created.client_id);
+      }
+    } catch (error) {
+      // Their changes still reach staff; a client is not told of them (never of another's by mistake).
+      this.options.logger.warn(
+        { err: error, commandes: unknown.size },
+        'explorer could not tell whose commandes',
+      );
+    }
+  }
+
   private resume(subscriber: Subscriber, lastEventId: number): void {
-    const oldest = this.recent[0];
-    const missed = this.recent.filter((change) => change.position > lastEventId);
+    const oldest = this.recent[0]?.change;
+    const missed = this.recent.filter((owned) => owned.change.position > lastEventId);
     const lostSome =
       oldest === undefined ? lastEventId < this.tail.lastPosition : oldest.position > lastEventId + 1;
     if (lostSome) {
@@ -216,14 +274,17 @@ export class LiveFeed {
     }
   }
 
-  private sendChanges(subscriber: Subscriber, changes: readonly CommandeChange[]): void {
-    const { filter } = subscriber;
+  private sendChanges(subscriber: Subscriber, changes: readonly OwnedChange[]): void {
+    const { filter, scope } = subscriber;
     if (filter.kind === 'none') return;
-    const selected =
-      filter.kind === 'commande'
-        ? changes.filter((change) => change.commande_id === filter.commandeId)
-        : changes;
-    const last = changes.at(-1);
+    const selected: CommandeChange[] = [];
+    for (const { change, clientId } of changes) {
+      if (filter.kind === 'commande' && change.commande_id !== filter.commandeId) continue;
+      // A commande whose client is not known is nobody's to a client: never guessed to be theirs.
+      if (scope.kind === 'client' && clientId !== scope.clientId) continue;
+      selected.push(change);
+    }
+    const last = changes.at(-1)?.change;
     if (selected.length === 0 || last === undefined) return;
     const truncated = selected.length > MAX_CHANGES_PER_MESSAGE;
     const sent = truncated ? selected.slice(-MAX_CHANGES_PER_MESSAGE) : selected;

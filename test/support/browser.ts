@@ -32,12 +32,28 @@ export function describeWithBrowser(title: string, body: () => void): void {
   else describe.skip(`${title} (skipped: ${why})`, body);
 }
 
+/** The line Chromium logs for an answer with an error status (its own, not the page's). */
+const FAILED_RESOURCE_LINE = /^Failed to load resource: the server responded with a status of (\d{3})\b/;
+
+export interface PageOptions {
+  /**
+   * Statuses the page is meant to be answered (a refused token: 401; another client's order: 404): the
+   * line Chromium logs for them is not an error of the page. Any other error still is.
+   */
+  expectedStatuses?: readonly number[];
+}
+
 /**
- * A headless Chromium with a fresh, empty profile, and every console error and uncaught page error it
- * sees, so that a test can say no page logged one.
+ * A headless Chromium with a fresh, empty profile; every console error and uncaught page error it sees,
+ * so that a test can say no page logged one; and every URL its pages requested or showed, so that a test
+ * can say what never appeared in one.
  */
 export class TestBrowser {
   readonly consoleErrors: string[] = [];
+  /** Every URL a page of this browser requested (documents, scripts, API calls, streams). */
+  readonly requestedUrls: string[] = [];
+  /** Every URL a page of this browser showed in its address bar (each navigation, hash changes too). */
+  readonly pageUrls: string[] = [];
 
   private constructor(
     private readonly context: BrowserContext,
@@ -55,12 +71,19 @@ export class TestBrowser {
     return new TestBrowser(context, profile);
   }
 
-  async page(): Promise<Page> {
+  async page(options: PageOptions = {}): Promise<Page> {
     const page = await this.context.newPage();
     page.on('console', (message) => {
-      if (message.type() === 'error') this.consoleErrors.push(`${page.url()}: ${message.text()}`);
+      if (message.type() !== 'error') return;
+      const status = FAILED_RESOURCE_LINE.exec(message.text())?.[1];
+      if (status !== undefined && options.expectedStatuses?.includes(Number(status))) return;
+      this.consoleErrors.push(`${page.url()}: ${message.text()}`);
     });
     page.on('pageerror', (error) => this.consoleErrors.push(`${page.url()}: ${error.message}`));
+    page.on('request', (request) => this.requestedUrls.push(request.url()));
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) this.pageUrls.push(frame.url());
+    });
     return page;
   }
 

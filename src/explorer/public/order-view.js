@@ -29,7 +29,17 @@ function isTyping(target) {
 /** One commande: its machine with the path it took, its events, its projection; step through its history. */
 export async function mountOrder(view, { id }) {
   const picture = await machinePicture();
+  const historyUrl = `/api/explorer/commandes/${encodeURIComponent(id)}/historique`;
   const heading = h('h1', {}, 'Order ', h('span', { class: 'mono', text: id }));
+  const back = h('p', {}, h('a', { href: '#/orders', text: '← all orders' }));
+  let history;
+  try {
+    history = await getJson(historyUrl);
+  } catch (error) {
+    // An unknown order, or another client's (which answers the same): nothing to draw or follow.
+    view.append(heading, back, h('p', { class: 'message error', role: 'alert', text: error.message }));
+    return undefined;
+  }
   const facts = h('dl', { class: 'facts' });
   const stepInfo = h('p', { class: 'sub', 'aria-live': 'polite', id: 'step-info' });
   const previousButton = h('button', {
@@ -94,19 +104,13 @@ export async function mountOrder(view, { id }) {
       ),
     ),
   );
-  view.append(
-    heading,
-    h('p', {}, h('a', { href: '#/orders', text: '← all orders' })),
-    machinePanel,
-    h('div', { class: 'grid-2' }, timelinePanel, projectionPanel),
-  );
+  view.append(heading, back, machinePanel, h('div', { class: 'grid-2' }, timelinePanel, projectionPanel));
   const machine = drawMachine(machinePanel, picture, {
     title: `The order machine, with the state of order ${id}`,
   });
   machinePanel.append(machineLegend(picture, { withHighlight: true }));
   machine.setCounts(null);
 
-  let history = [];
   let selected = null; // null: the latest event, following live
 
   function select(index) {
@@ -263,7 +267,7 @@ export async function mountOrder(view, { id }) {
   let refreshing = null;
   async function refresh() {
     refreshing ??= (async () => {
-      history = await getJson(`/api/explorer/commandes/${encodeURIComponent(id)}/historique`);
+      history = await getJson(historyUrl);
       renderTimeline();
       render();
       await renderProjection();
@@ -298,11 +302,9 @@ export async function mountOrder(view, { id }) {
   };
   document.addEventListener('keydown', onKey);
 
-  try {
-    await refresh();
-  } catch (error) {
-    view.append(h('p', { class: 'message error', role: 'alert', text: error.message }));
-  }
+  renderTimeline();
+  render();
+  await renderProjection();
   const close = openLive(
     { commande: id, overview: false },
     { changes: () => refresh(), reset: () => refresh() },

@@ -4,12 +4,16 @@ import { openLive } from './live.js';
 
 const LIMIT = 100;
 
-/** Every commande, newest first, following the event store live; filter by state, client, store, id. */
-export async function mountOrders(view, { params }) {
+/**
+ * Every commande, newest first, following the event store live; filter by state, client, store, id. A
+ * client sees its own commandes only (the API answers no other), so it has no client filter.
+ */
+export async function mountOrders(view, { params, caller }) {
   const picture = await machinePicture();
+  const staff = caller.role === 'staff';
   const filters = {
     statut: params.get('statut') ?? '',
-    client_id: params.get('client_id') ?? '',
+    client_id: staff ? (params.get('client_id') ?? '') : '',
     magasin_id: params.get('magasin_id') ?? '',
     q: params.get('q') ?? '',
   };
@@ -42,7 +46,7 @@ export async function mountOrders(view, { params }) {
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Filter the orders' },
     h('label', {}, 'State', statut),
-    h('label', {}, 'Client id', client),
+    staff ? h('label', {}, 'Client id', client) : null,
     h('label', {}, 'Store id', magasin),
     h('label', {}, 'Order id contains', search),
     h('button', { type: 'submit', text: 'Filter' }),
@@ -71,7 +75,10 @@ export async function mountOrders(view, { params }) {
     ),
     body,
   );
-  view.append(h('h1', { text: 'Orders' }), h('section', { class: 'panel' }, form, summary, table));
+  view.append(
+    h('h1', { text: staff ? 'Orders' : `Your orders, client n°${caller.client_id}` }),
+    h('section', { class: 'panel' }, form, summary, table),
+  );
 
   const apply = (event) => {
     event.preventDefault();
