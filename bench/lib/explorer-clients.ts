@@ -1,6 +1,5 @@
 import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:http';
 import { z } from 'zod';
-import { BenchHttp } from './http.js';
 
 /**
  * Open explorers, as the bench emulates them: what a browser on the explorer receives and does, without
@@ -11,9 +10,11 @@ import { BenchHttp } from './http.js';
  * - at open, it fetches the order machine (`GET /api/explorer/machine`), once per page load in the page;
  * - on a `reset`, or a `changes` message marked truncated (changes were left out), it reloads the orders
  *   list (`GET /api/explorer/commandes?limit=100`), at most once a second, as the orders list does;
- * - when the stream ends, it reconnects after the server's `retry:` delay with `Last-Event-ID`, as
- *   EventSource does.
- * The overview page itself polls nothing: its once-a-second reading comes over the same stream.
+ * - when the stream ends, it reconnects after the server's `retry:` delay with `Last-Event-ID`, as the
+ *   page's reader does.
+ * Every request carries the staff token in its Authorization header, as the page sends it (a staff
+ * explorer: the overview is staff's only). The overview page itself polls nothing: its once-a-second
+ * reading comes over the same stream.
  */
 
 const changeSchema = z.object({
@@ -81,7 +82,8 @@ class ExplorerClient {
   constructor(
     private readonly url: URL,
     private readonly agent: Agent,
-    private readonly http: BenchHttp,
+    private readonly lookups: Agent,
+    private readonly authorization: Record<string, string>,
     private readonly finalEvents: ReadonlySet<string>,
   ) {
     this.hello = new Promise((resolve) => {
@@ -114,7 +116,11 @@ class ExplorerClient {
   }
 
   private connect(): void {
-    const headers: Record<string, string> = { accept: 'text/event-stream', 'cache-control': 'no-cache' };
+    const headers: Record<string, string> = {
+      accept: 'text/event-stream',
+      'cache-control': 'no-cache',
+      ...this.authorization,
+    };
     if (this.lastEventId !== null) headers['last-event-id'] = this.lastEventId;
     this.buffer = '';
     const req = request(
@@ -240,13 +246,30 @@ class ExplorerClient {
     }, RELOAD_AT_MOST_EVERY_MS);
   }
 
-  private async fetch(path: string): Promise<void> {
-    try {
-      const reply = await this.http.send('GET', path);
-      if (reply.status !== 200) this.counts.invalid += 1;
-    } catch {
-      this.counts.invalid += 1;
-    }
+  /** A GET as the page makes it; anything but a 200 counts as invalid. */
+  private fetch(path: string): Promise<void> {
+    return new Promise((resolve) => {
+      const req = request(
+        {
+          host: this.url.hostname,
+          port: this.url.port,
+          path,
+          agent: this.lookups,
+          headers: { accept: 'application/json', ...this.authorization },
+        },
+        (res) => {
+          if (res.statusCode !== 200) this.counts.invalid += 1;
+          res.resume();
+          res.on('end', resolve);
+          res.on('error', resolve);
+        },
+      );
+      req.on('error', () => {
+        this.counts.invalid += 1;
+        resolve();
+      });
+      req.end();
+    });
   }
 }
 
@@ -270,27 +293,34 @@ function emptyCounts(): ExplorerCounts {
 export class ExplorerCrowd {
   private readonly clients: ExplorerClient[];
   private readonly agent = new Agent({ keepAlive: false });
-  private readonly http: BenchHttp;
+  private readonly lookups = new Agent({ keepAlive: true });
   private countingSince = 0;
 
-  private constructor(baseUrl: string, count: number, finalEvents: readonly string[]) {
+  private constructor(baseUrl: string, count: number, finalEvents: readonly string[], token: string) {
     const url = new URL(baseUrl);
-    this.http = new BenchHttp(baseUrl, count);
     const finals = new Set(finalEvents);
+    const authorization = { authorization: `Bearer ${token}` };
     this.clients = Array.from(
       { length: count },
-      () => new ExplorerClient(url, this.agent, this.http, finals),
+      () => new ExplorerClient(url, this.agent, this.lookups, authorization, finals),
     );
   }
 
-  /** Opens them all and resolves once each has its `hello` (the feed subscribed it). */
+  /**
+   * Opens them all and resolves once each has its `hello` (the feed subscribed it). `token`: the staff
+   * token of that choreo (by default CHOREO_ADMIN_TOKEN, which the bench gives the processes it starts).
+   */
   static async open(
     baseUrl: string,
     count: number,
     finalEvents: readonly string[],
     timeoutMs = 10_000,
+    token = process.env.CHOREO_ADMIN_TOKEN,
   ): Promise<ExplorerCrowd> {
-    const crowd = new ExplorerCrowd(baseUrl, count, finalEvents);
+    if (token === undefined || token === '') {
+      throw new Error("open explorers need choreo's staff token (CHOREO_ADMIN_TOKEN)");
+    }
+    const crowd = new ExplorerCrowd(baseUrl, count, finalEvents, token);
     for (const client of crowd.clients) client.open();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -343,7 +373,7 @@ export class ExplorerCrowd {
 
   close(): void {
     for (const client of this.clients) client.close();
-    this.http.close();
+    this.lookups.destroy();
     this.agent.destroy();
   }
 }
