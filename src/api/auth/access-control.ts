@@ -70,7 +70,13 @@ export function registerAccessControl(
       );
     }
     route.config = { ...route.config, access };
-    for (const method of methods) routes.push({ method, url: route.url, access });
+    // `/` in a plugin with a prefix is served at `/prefix` and `/prefix/`, the second without its own onRoute.
+    const { routePath, prefix } = route as RouteOptions & { routePath?: string; prefix?: string };
+    const urls =
+      routePath === '' && prefix !== undefined && prefix !== '' && route.prefixTrailingSlash !== 'no-slash'
+        ? [route.url, `${route.url}/`]
+        : [route.url];
+    for (const method of methods) for (const url of urls) routes.push({ method, url, access });
   });
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
