@@ -6,14 +6,14 @@
  *
  *   npm run mutation                          every group
  *   npm run mutation -- machines              one group
- *   npm run mutation -- actors --force        every mutant again, not only those whose code or tests changed
+ *   npm run mutation -- actors-saga --force        every mutant again, not only those whose code or tests changed
  *   npm run mutation -- event-store --concurrency 2
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-const GROUPS = ['machines', 'event-store', 'actors'] as const;
+const GROUPS = ['machines', 'event-store', 'actors-saga', 'actors-services'] as const;
 type Group = (typeof GROUPS)[number];
 
 function isGroup(argument: string): argument is Group {
