@@ -14,6 +14,7 @@ import {
   SagaRowCache,
   type SagaStep,
 } from './actors/commande/saga-actor.js';
+import { HistoryRetention } from './actors/history-retention.js';
 import { CheckoutBatcher } from './actors/panier/checkout-batcher.js';
 import { PanierRepository } from './actors/panier/panier-repository.js';
 import { handleBatchOnce, handleOnce, type ServiceActor } from './actors/service-actor.js';
@@ -33,7 +34,13 @@ import { buildApi } from './api/build-api.js';
 import { type Bus, type BusConsumer, type BusKind, ENTRY_REJECTIONS, type Subscription } from './bus/bus.js';
 import type { ConsumerTuning } from './bus/bus-dependencies.js';
 import { createBus } from './bus/create-bus.js';
-import { type ActorName, type Config, DEFAULT_STREAM_LENGTH_WARNING } from './config.js';
+import {
+  type ActorName,
+  type Config,
+  DEFAULT_CHECKOUT_MAX_WAITING,
+  DEFAULT_IDEMPOTENCY_KEY_RETENTION_MS,
+  DEFAULT_STREAM_LENGTH_WARNING,
+} from './config.js';
 import type { StreamName } from './domain/events.js';
 import { Explorer } from './explorer/explorer.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -55,6 +62,10 @@ export interface ChoreoOptions {
   streamTrimIntervalMs?: number;
   /** While a Redis stream stays above STREAM_LENGTH_WARNING, how often it is logged again (5 min). */
   streamWarningRepeatMs?: number;
+  /** How often the relay's process records the Redis consumer groups' positions (every second by default). */
+  groupPositionIntervalMs?: number;
+  /** How often the relay's process prunes the inbox and the idempotency keys (every 10 s by default). */
+  historyRetentionIntervalMs?: number;
   /** Node process metrics (off in tests that run several instances in one process). */
   processMetrics?: boolean;
 }
@@ -104,6 +115,7 @@ export class Choreo {
   private readonly consumerOfActor = new Map<ActorName, BusConsumer>();
   private readonly readers: CheckpointedReader[] = [];
   private deadlines: DeadlineScheduler | null = null;
+  private retention: HistoryRetention | null = null;
   /** Shared by the services this process hosts: each one's events are the next one's commande. */
   private readonly commandes = new CommandeCache();
   private started = false;
@@ -120,6 +132,7 @@ export class Choreo {
     readonly logger: Logger,
     readonly http: FastifyInstance,
     private readonly notifier: EventStoreNotifier,
+    private readonly options: ChoreoOptions,
   ) {}
 
   /**
@@ -190,6 +203,9 @@ export class Choreo {
         onStreamLength: (stream, _length, above) => metrics.streamNearBound.set({ stream }, above ? 1 : 0),
         onPendingTrimmed: (group, stream, entries) =>
           metrics.streamPendingTrimmed.inc({ group, stream }, entries),
+        ...(options.groupPositionIntervalMs === undefined
+          ? {}
+          : { groupPositionIntervalMs: options.groupPositionIntervalMs }),
       },
     );
     registerScrapeCollectors({
@@ -205,7 +221,10 @@ export class Choreo {
         catalogue: new CatalogueRepository(pool),
         clients: new ClientRepository(pool),
         paniers: new PanierRepository(pool),
-        checkouts: new CheckoutBatcher(pool, { logger: logger.child({ component: 'checkouts' }) }),
+        checkouts: new CheckoutBatcher(pool, {
+          logger: logger.child({ component: 'checkouts' }),
+          maxWaiting: config.checkoutMaxWaiting ?? DEFAULT_CHECKOUT_MAX_WAITING,
+        }),
         ventes: new VentesRepository(pool),
         commandes: new CommandesQueries(pool),
         metrics,
@@ -230,7 +249,7 @@ export class Choreo {
         corsOrigins: config.corsOrigins,
       },
     );
-    const choreo = new Choreo(config, pool, bus, metrics, logger, http, notifier);
+    const choreo = new Choreo(config, pool, bus, metrics, logger, http, notifier, options);
     choreo.staffToken = staff.location;
     choreo.explorer = await Explorer.register({
       http,
@@ -257,7 +276,21 @@ export class Choreo {
     this.started = true;
     // Every process: it wakes this process's readers, and tells the other processes' readers, of appends.
     await this.notifier.start();
-    if (this.hosts('relay')) this.bus.startPublishing();
+    if (this.hosts('relay')) {
+      this.bus.startPublishing();
+      this.retention = new HistoryRetention({
+        pool: this.pool,
+        bus: this.bus,
+        consumers: [...new Set([...consumerGroupsByStream().values()].flat())],
+        idempotencyKeyRetentionMs:
+          this.config.idempotencyKeyRetentionMs ?? DEFAULT_IDEMPOTENCY_KEY_RETENTION_MS,
+        logger: this.logger,
+        ...(this.options.historyRetentionIntervalMs === undefined
+          ? {}
+          : { intervalMs: this.options.historyRetentionIntervalMs }),
+      });
+      this.retention.start();
+    }
     if (this.hosts('projections')) this.readers.push(this.createCommandesProjection());
     for (const [name, actor] of Object.entries(SERVICE_ACTORS)) {
       if (actor && this.hosts(name as ActorName))
@@ -319,6 +352,7 @@ export class Choreo {
     this.stopped = true;
     await this.http.close();
     await this.deadlines?.stop();
+    await this.retention?.stop();
     await Promise.all(this.consumers.map((consumer) => consumer.stop()));
     await Promise.all(this.readers.map((reader) => reader.stop()));
     await this.explorer?.stop();

@@ -27,6 +27,10 @@ export const DEFAULT_CHECKOUT_RATE_BURST = 60;
  * caps a stream, whose entries stay until every group acknowledged them (see StreamTrimmer).
  */
 export const DEFAULT_STREAM_LENGTH_WARNING = 1_000_000;
+/** How long a checkout's Idempotency-Key is recognised: a retry with it after that creates a new commande. */
+export const DEFAULT_IDEMPOTENCY_KEY_RETENTION_MS = 24 * 60 * 60 * 1_000;
+/** Checkouts that may wait for the one transaction in progress before more are refused with 503. */
+export const DEFAULT_CHECKOUT_MAX_WAITING = 5_000;
 /** The largest request body accepted; the largest legitimate one (a product, 200 characters) is under 2 KiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 16_384;
 
@@ -103,6 +107,12 @@ const envSchema = z.object({
   STREAM_LENGTH_WARNING: z.coerce.number().int().min(1).default(DEFAULT_STREAM_LENGTH_WARNING),
   CHECKOUT_RATE_LIMIT: z.coerce.number().min(0).default(DEFAULT_CHECKOUT_RATE_LIMIT),
   CHECKOUT_RATE_BURST: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_RATE_BURST),
+  CHECKOUT_MAX_WAITING: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_MAX_WAITING),
+  IDEMPOTENCY_KEY_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .min(60_000)
+    .default(DEFAULT_IDEMPOTENCY_KEY_RETENTION_MS),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(DEFAULT_BODY_LIMIT_BYTES),
   CORS_ORIGINS: optionalString.pipe(corsOriginsSchema.optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -163,6 +173,16 @@ export interface Config {
   checkoutRateLimit?: number;
   /** Checkouts a client may send at once after a pause. Unset: DEFAULT_CHECKOUT_RATE_BURST. */
   checkoutRateBurst?: number;
+  /**
+   * Checkouts (without an Idempotency-Key) that may wait for the transaction in progress; past it, 503.
+   * Unset: DEFAULT_CHECKOUT_MAX_WAITING.
+   */
+  checkoutMaxWaiting?: number;
+  /**
+   * How long a checkout's Idempotency-Key is recognised; older ones are pruned. Unset:
+   * DEFAULT_IDEMPOTENCY_KEY_RETENTION_MS.
+   */
+  idempotencyKeyRetentionMs?: number;
   /** The largest request body accepted (413 beyond). Unset: DEFAULT_BODY_LIMIT_BYTES. */
   bodyLimitBytes?: number;
   /** The origins whose browsers may call the API (CORS); unset or empty: no CORS header at all. */
@@ -210,6 +230,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     streamLengthWarning: data.STREAM_LENGTH_WARNING,
     checkoutRateLimit: data.CHECKOUT_RATE_LIMIT,
     checkoutRateBurst: data.CHECKOUT_RATE_BURST,
+    checkoutMaxWaiting: data.CHECKOUT_MAX_WAITING,
+    idempotencyKeyRetentionMs: data.IDEMPOTENCY_KEY_RETENTION_MS,
     bodyLimitBytes: data.BODY_LIMIT_BYTES,
     corsOrigins: data.CORS_ORIGINS ?? [],
     adminToken: data.CHOREO_ADMIN_TOKEN,

@@ -173,3 +173,44 @@ async function applyBatchOnce(
     throw error;
   }
 }
+
+const prunedRowSchema = z.object({ position: z.coerce.number().int() });
+
+/** Positions of the event store pruned in one transaction: short transactions, a few thousand rows each. */
+const PRUNE_STEP_POSITIONS = 5_000;
+
+/**
+ * Removes the inbox rows of the events at or below `through`, a position every consumer group has handled
+ * every event up to (Bus.handledThrough): the bus never delivers those again, so their rows no longer
+ * guard anything, and without this the inbox grows with history. A step at a time, each recording how far
+ * the inbox was pruned (`inbox_pruned`) in its own transaction, so that readers of that position (the
+ * relay after Redis lost its data, a group's first checkpoint) never start below a row that is gone. One
+ * process prunes at a time (the row is locked; another one finds it busy and leaves it). Returns the
+ * position reached and the rows removed.
+ */
+export async function pruneInbox(
+  pool: Pool,
+  through: number,
+  consumers: readonly string[],
+): Promise<{ position: number; rows: number }> {
+  let rows = 0;
+  for (;;) {
+    const step = await withTransaction(pool, async (tx) => {
+      const locked = await tx.query('SELECT position FROM inbox_pruned FOR UPDATE SKIP LOCKED');
+      if (!locked.rows[0]) return null;
+      const from = prunedRowSchema.parse(locked.rows[0]).position;
+      const to = Math.min(through, from + PRUNE_STEP_POSITIONS);
+      if (to <= from) return { position: from, rows: 0, done: true };
+      const deleted = await tx.query(
+        `DELETE FROM inbox AS i USING events AS e, unnest($3::text[]) AS c(consumer)
+         WHERE e.position > $1 AND e.position <= $2 AND i.consumer = c.consumer AND i.event_id = e.event_id`,
+        [from, to, consumers],
+      );
+      await tx.query('UPDATE inbox_pruned SET position = $1, pruned_at = now()', [to]);
+      return { position: to, rows: deleted.rowCount ?? 0, done: to >= through };
+    });
+    if (step === null) return { position: 0, rows };
+    rows += step.rows;
+    if (step.done) return { position: step.position, rows };
+  }
+}

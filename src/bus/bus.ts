@@ -99,6 +99,12 @@ export interface Bus {
    * the streams; nothing for the PostgreSQL bus, whose consumers read the store itself.
    */
   startPublishing(): void;
+  /**
+   * The position at or below which every consumer group has handled every event of its streams, as
+   * recorded durably (0 while a group has recorded none): the inbox rows of those events may go, since
+   * the bus never delivers them again.
+   */
+  handledThrough(): Promise<number>;
   /** Throws, naming the server and its variable, when the bus cannot be reached (for /ready). */
   probe(): Promise<void>;
   /**

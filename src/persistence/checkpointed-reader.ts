@@ -27,10 +27,16 @@ export interface CheckpointedReaderOptions {
    */
   lingerMs?: number;
   /**
-   * Asked before each batch: true when what was handed downstream has been lost (e.g. Redis restarted
-   * empty) and the reader must go through the store again from the start. Keep it cheap.
+   * Asked before each batch: null while what was handed downstream is safe; when it has been lost (e.g.
+   * Redis restarted empty), the position after which the reader must go through the store again (its
+   * checkpoint is set there, back or, after a bus was moved, forward). Keep it cheap.
    */
-  rewind?: () => Promise<boolean>;
+  rewind?: () => Promise<number | null>;
+  /**
+   * Where a checkpoint that does not exist yet starts (0 by default): a reader created after history was
+   * pruned must not deliver again what it no longer has the records to recognise.
+   */
+  initialPosition?: () => Promise<number>;
   /** How long the reader waits at a hole before it warns, naming the transactions that hold it. */
   holeWarnAfterMs?: number;
   /**
@@ -106,9 +112,10 @@ export class CheckpointedReader {
   async processBatch(): Promise<BatchOutcome> {
     const { pool, name, handle } = this.options;
     if (!this.checkpointCreated) {
+      const initial = (await this.options.initialPosition?.()) ?? 0;
       await pool.query(
-        'INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING',
-        [name],
+        'INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
+        [name, initial],
       );
       this.checkpointCreated = true;
     }
@@ -170,19 +177,23 @@ export class CheckpointedReader {
     return BigInt(peek.snapshot_xmin) < gap.horizon;
   }
 
-  /** Goes back to the start of the store when the reader's downstream says it lost what it was given. */
+  /** Goes back to where the reader's downstream says it must read again from, when it lost what it was given. */
   private async rewindIfAsked(): Promise<void> {
     const { rewind, pool, name, logger } = this.options;
-    if (!rewind || !(await rewind())) return;
-    // One statement: it waits for a batch in flight to commit, then goes back; a no-op at position 0.
-    const reset = await pool.query('UPDATE checkpoints SET position = 0 WHERE name = $1 AND position > 0', [
-      name,
-    ]);
+    if (!rewind) return;
+    const from = await rewind();
+    if (from === null) return;
+    // One statement: it waits for a batch in flight to commit, then moves; a no-op where it already is.
+    const reset = await pool.query(
+      'UPDATE checkpoints SET position = $2 WHERE name = $1 AND position <> $2 RETURNING position',
+      [name, from],
+    );
     if (reset.rowCount === 0) return;
     this.gap = null;
+    this.lastPositionRead = from;
     logger.warn(
-      { reader: name },
-      'downstream lost what it was given: reading the event store again from the start',
+      { reader: name, position: from },
+      `downstream lost what it was given: reading the event store again after position ${from}`,
     );
   }
 

@@ -1,3 +1,4 @@
+import { DEFAULT_CHECKOUT_MAX_WAITING } from '../../config.js';
 import { UnavailableError } from '../../domain/errors.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { type Pool, withTransaction } from '../../persistence/database.js';
@@ -18,7 +19,8 @@ export interface CheckoutBatcherOptions {
   maxBatch?: number;
   /**
    * At most this many checkouts wait for the transaction in progress; past it a checkout is refused at once
-   * (503, retry later) rather than held in memory while the database falls further behind.
+   * (503, retry later) rather than held in memory while the database falls further behind
+   * (CHECKOUT_MAX_WAITING).
    */
   maxWaiting?: number;
 }
@@ -43,7 +45,7 @@ export class CheckoutBatcher {
   ) {
     this.logger = options.logger ?? createLogger('info', 'checkout-batcher');
     this.maxBatch = options.maxBatch ?? 200;
-    this.maxWaiting = options.maxWaiting ?? 5_000;
+    this.maxWaiting = options.maxWaiting ?? DEFAULT_CHECKOUT_MAX_WAITING;
   }
 
   checkout(clientId: number, magasinId: number, idempotencyKey: string | undefined): Promise<CheckoutResult> {

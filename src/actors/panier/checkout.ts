@@ -131,3 +131,25 @@ async function refuse(
   if (magasin.rowCount === 0) throw new NotFoundError(`magasin ${magasinId} not found`);
   throw new ConflictError(`the panier of client ${clientId} is empty`);
 }
+
+/** Idempotency keys removed in one statement, so that a large backlog never holds one long transaction. */
+const PRUNE_KEYS_PER_STATEMENT = 10_000;
+
+/**
+ * Forgets the Idempotency-Keys of checkouts older than `olderThanMs`: a client retrying with the same key
+ * after that creates a new commande (IDEMPOTENCY_KEY_RETENTION_MS states how long a retry is recognised).
+ * Returns how many were removed.
+ */
+export async function pruneIdempotencyKeys(pool: Pool, olderThanMs: number): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const deleted = await pool.query(
+      `DELETE FROM checkouts WHERE ctid = ANY (ARRAY(
+         SELECT ctid FROM checkouts WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)
+         LIMIT $2))`,
+      [olderThanMs, PRUNE_KEYS_PER_STATEMENT],
+    );
+    removed += deleted.rowCount ?? 0;
+    if ((deleted.rowCount ?? 0) < PRUNE_KEYS_PER_STATEMENT) return removed;
+  }
+}

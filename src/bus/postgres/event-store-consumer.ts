@@ -8,6 +8,7 @@ import {
 import { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import type { Pool, PoolClient } from '../../persistence/database.js';
 import type { EventStoreNotifier } from '../../persistence/event-store-notifier.js';
+import { readInboxPrunedThrough } from '../../persistence/history-retention.js';
 import type { BusConsumer, DeliveryEvents, EventHandlers } from '../bus.js';
 import { CommandeDispatcher, type Delivery, type DeliveryOutcome, delay } from '../commande-dispatcher.js';
 import type { DeadLetterTable } from './dead-letter-table.js';
@@ -83,6 +84,9 @@ export class EventStoreConsumer implements BusConsumer {
       logger: options.logger,
       batchSize: options.batchSize ?? 500,
       abandonBatchAfterMs: HUNG_BATCH_MS,
+      // A group's first checkpoint (a database moved from Redis Streams to this bus) starts past what the
+      // inbox was pruned of: the other groups could not tell those events from new ones.
+      initialPosition: () => readInboxPrunedThrough(options.pool),
       handle: (tx, events) => this.deliver(tx, events),
     });
   }

@@ -67,6 +67,28 @@ export class PostgresBus implements Bus {
     this.publishedCounter.start();
   }
 
+  /**
+   * The lowest checkpoint of the consumer groups (a group not started yet: 0). A group's checkpoint moves
+   * only once every event before it was applied or dead-lettered, and a crash replays only what is after
+   * it; a re-drive applies a dead letter again for its own group alone, which never recorded it (it failed
+   * there), so nothing at or below this position reaches a group twice.
+   */
+  async handledThrough(): Promise<number> {
+    const groups = [...new Set([...this.options.groupsByStream.values()].flat())];
+    const checkpoints = await this.options.pool.query(
+      'SELECT name, position FROM checkpoints WHERE name = ANY($1::text[])',
+      [groups.map(busCheckpointName)],
+    );
+    const positions = new Map(
+      checkpoints.rows.map((row: unknown) => {
+        const { name, position } = checkpointRowSchema.parse(row);
+        return [name, position];
+      }),
+    );
+    if (groups.length === 0) return 0;
+    return Math.min(...groups.map((group) => positions.get(busCheckpointName(group)) ?? 0));
+  }
+
   async probe(): Promise<void> {
     await this.options.pool.query('SELECT 1');
   }

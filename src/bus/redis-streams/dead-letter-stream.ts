@@ -16,6 +16,18 @@ const deadLetterSchema = z.object({
   fields: z.string().transform((text) => z.record(z.string(), z.string()).parse(JSON.parse(text))),
 });
 
+/**
+ * KEYS: the stream, the dead letters, the re-driven set; ARGV: the dead letter's id, the event's position
+ * (empty: not noted), then the entry's fields. One script, so that the entry is never both re-driven and
+ * still a dead letter, nor back on its stream without its note.
+ */
+const REDRIVE_SCRIPT = `
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('XDEL', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then redis.call('ZADD', KEYS[3], ARGV[2], id .. ' ' .. KEYS[1]) end
+return id
+`;
+
 const rangeReplySchema = z.array(z.tuple([z.string(), z.array(z.string())]));
 
 /** The dead-letter stream: entries that kept failing, kept with why and how often, until re-driven. */
@@ -45,18 +57,25 @@ export class DeadLetterStream implements DeadLetterStore {
   /**
    * Puts the original entry back on its stream (every group sees it again; those that applied it before
    * skip it: the services by its event_id in their inbox, the saga by the commande's version) and removes
-   * the dead letter, atomically.
+   * the dead letter, atomically. The entry is also noted in the re-driven set with its event's position:
+   * it comes back out of position order, and every group of its stream must record its position as below
+   * it until each is done with it (GroupPositionRecorder), or the inbox could be pruned of the rows that
+   * let the groups that applied it before skip it.
    */
   async redrive(id: string): Promise<{ id: string; stream: string; new_entry_id: string }> {
     const letter = await this.get(id);
-    const results = await this.redis
-      .multi()
-      .call('XADD', letter.stream, '*', ...Object.entries(letter.fields).flat())
-      .call('XDEL', this.keys.deadLetters, id)
-      .exec();
-    const added = results?.[0];
-    if (!added || added[0]) throw added?.[0] ?? new Error('re-drive failed');
-    return { id, stream: letter.stream, new_entry_id: String(added[1]) };
+    const position = Number(letter.fields.position);
+    const added = await this.redis.eval(
+      REDRIVE_SCRIPT,
+      3,
+      letter.stream,
+      this.keys.deadLetters,
+      this.keys.redriven,
+      id,
+      Number.isSafeInteger(position) && position > 0 ? String(position) : '',
+      ...Object.entries(letter.fields).flat(),
+    );
+    return { id, stream: letter.stream, new_entry_id: z.string().parse(added) };
   }
 
   /** A request must not wait for ioredis's retries to find out that Redis is away. */

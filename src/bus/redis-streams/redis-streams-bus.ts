@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { z } from 'zod';
 import { UnavailableError } from '../../domain/errors.js';
 import type { StreamName } from '../../domain/events.js';
 import { registerConsumerGroupMetrics } from '../../observability/consumer-group-metrics.js';
@@ -11,6 +12,7 @@ import type { BusDependencies } from '../bus-dependencies.js';
 import { delay } from '../commande-dispatcher.js';
 import { DeadLetterStream } from './dead-letter-stream.js';
 import { type EntrySignature, entrySignatureLoader } from './entry-signature.js';
+import { GroupPositionRecorder, oldestGroupPosition } from './group-positions.js';
 import { createOutboxRelay, OUTBOX_RELAY_CHECKPOINT } from './outbox-relay.js';
 import { createRedis, type Redis } from './redis.js';
 import { busLagOf, readStreamStats, registerStreamVolumeMetrics } from './stream-collector.js';
@@ -37,7 +39,11 @@ export interface RedisStreamsBusOptions extends BusDependencies {
   onStreamLength?: (stream: StreamName, length: number, aboveWarning: boolean) => void;
   /** Entries of a stream that a group found trimmed away while pending: events it never applied. */
   onPendingTrimmed?: (group: string, stream: StreamName, entries: number) => void;
+  /** How often the consumer groups' positions are recorded in PostgreSQL (once a second by default). */
+  groupPositionIntervalMs?: number;
 }
+
+const configReplySchema = z.tuple([z.string(), z.string()]);
 
 /**
  * Redis Streams carry the events: the outbox relay publishes what the event store committed, one stream
@@ -55,6 +61,7 @@ export class RedisStreamsBus implements Bus {
   private readonly signature: () => Promise<EntrySignature>;
   private relay: CheckpointedReader | null = null;
   private trimmer: StreamTrimmer | null = null;
+  private positions: GroupPositionRecorder | null = null;
 
   constructor(private readonly options: RedisStreamsBusOptions) {
     this.keys = new StreamKeys(options.streamPrefix);
@@ -106,7 +113,20 @@ export class RedisStreamsBus implements Bus {
       notifier,
       logger,
       signature: this.signature,
+      consumers: this.options.groupsByStream,
       ...(onPublished ? { onPublished } : {}),
+    });
+    this.positions = new GroupPositionRecorder({
+      redis: this.redis,
+      pool,
+      keys: this.keys,
+      consumers: this.options.groupsByStream,
+      relayCheckpoint: OUTBOX_RELAY_CHECKPOINT,
+      signature: this.signature,
+      logger,
+      ...(this.options.groupPositionIntervalMs === undefined
+        ? {}
+        : { intervalMs: this.options.groupPositionIntervalMs }),
     });
     this.trimmer = new StreamTrimmer({
       redis: this.redis,
@@ -128,6 +148,48 @@ export class RedisStreamsBus implements Bus {
     });
     this.relay.start();
     this.trimmer.start();
+    this.positions.start();
+    void this.checkEvictionPolicy();
+  }
+
+  /** The oldest position the consumer groups recorded (see GroupPositionRecorder): the inbox may go up to it. */
+  handledThrough(): Promise<number> {
+    return oldestGroupPosition(this.options.pool, [
+      ...new Set([...this.options.groupsByStream.values()].flat()),
+    ]);
+  }
+
+  /**
+   * Warns, at start, when Redis may evict keys: with any `maxmemory-policy` but `noeviction`, a Redis that
+   * reaches its `maxmemory` may drop a whole stream (every policy `allkeys-*`), and its groups with it,
+   * while the relay's marker survives, so that nothing notices the loss. It does not refuse to start: the
+   * same setting is harmless without a `maxmemory` or with a `volatile-*` policy (no choreo key expires),
+   * and a managed Redis often forbids CONFIG GET; the operator decides, told what to set.
+   */
+  private async checkEvictionPolicy(): Promise<void> {
+    const { logger } = this.options;
+    const where = `Redis at ${redactUrl(this.options.redisUrl)} (REDIS_URL)`;
+    try {
+      const [, policy] = configReplySchema.parse(await this.redis.call('CONFIG', 'GET', 'maxmemory-policy'));
+      if (policy === 'noeviction') {
+        logger.debug(`${where} has maxmemory-policy noeviction: it never drops a stream`);
+        return;
+      }
+      const [, maxmemory] = configReplySchema.parse(await this.redis.call('CONFIG', 'GET', 'maxmemory'));
+      logger.warn(
+        { maxmemoryPolicy: policy, maxmemory: Number(maxmemory) },
+        `${where} has maxmemory-policy ${policy}: once it reaches maxmemory (${maxmemory === '0' ? 'unset now' : `${maxmemory} bytes`}) ` +
+          'it may evict keys, and an evicted stream loses events its consumer groups have not read. ' +
+          'Set maxmemory-policy noeviction (redis.conf, or CONFIG SET maxmemory-policy noeviction): ' +
+          'Redis then refuses new entries when full, and the relay waits and retries, losing nothing.',
+      );
+    } catch (error) {
+      logger.warn(
+        { err: error },
+        `${where}: could not read maxmemory-policy (CONFIG GET refused?); make sure it is noeviction, or an ` +
+          'evicted stream loses events its consumer groups have not read',
+      );
+    }
   }
 
   async probe(): Promise<void> {
@@ -168,7 +230,7 @@ export class RedisStreamsBus implements Bus {
 
   /** Stops publishing (after the consumers stopped: what they appended last is published first). */
   async close(): Promise<void> {
-    const stopping = Promise.all([this.trimmer?.stop(), this.relay?.stop()]);
+    const stopping = Promise.all([this.trimmer?.stop(), this.relay?.stop(), this.positions?.stop()]);
     // Commands waiting for a Redis that went away wait for its return: give them a moment, then leave.
     if (this.redis.status === 'ready') await stopping;
     else await Promise.race([stopping, delay(GIVE_UP_ON_REDIS_MS)]);

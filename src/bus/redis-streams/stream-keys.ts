@@ -17,6 +17,15 @@ export class StreamKeys {
     return `${this.prefix}choreo.relay-marker`;
   }
 
+  /**
+   * The entries re-driven onto a stream, each (`<entry id> <stream key>`) scored by its event's position:
+   * published again out of position order, each holds the positions of its stream's groups below it until
+   * every group is done with it (see GroupPositionRecorder; the trimmer forgets it then).
+   */
+  get redriven(): string {
+    return `${this.prefix}choreo.redriven`;
+  }
+
   get deadLetters(): string {
     return `${this.prefix}choreo.dead-letters`;
   }

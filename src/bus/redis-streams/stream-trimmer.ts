@@ -46,6 +46,12 @@ interface StreamState {
 
 const DEFAULT_WARNING_REPEAT_MS = 5 * 60_000;
 
+/** Where every group of a stream is: each was delivered every entry up to `delivered`, and none holds one before `oldestPending`. */
+interface EveryGroupDone {
+  delivered: string;
+  oldestPending: string | null;
+}
+
 /** A stream entry id, `<milliseconds>-<sequence>`, as a pair that orders like Redis orders ids. */
 function parseId(id: string): [bigint, bigint] {
   const [ms = '0', seq = '0'] = id.split('-');
@@ -171,7 +177,7 @@ export class StreamTrimmer {
   }
 
   private async trim(stream: string, expectedGroups: readonly string[], now: number): Promise<StreamState> {
-    const { keepFrom, groups } = await this.oldestNeeded(stream, expectedGroups, now);
+    const { keepFrom, groups, done } = await this.oldestNeeded(stream, expectedGroups, now);
     const removed =
       keepFrom === null
         ? 0
@@ -180,6 +186,7 @@ export class StreamTrimmer {
             .number()
             .int()
             .parse(await this.options.redis.call('XTRIM', stream, 'MINID', keepFrom));
+    if (done !== null) await this.forgetRedrivenDone(stream, done);
     const length = z
       .number()
       .int()
@@ -193,6 +200,25 @@ export class StreamTrimmer {
   }
 
   /**
+   * Forgets the re-driven entries of the stream that every group has been delivered and acknowledged: they
+   * no longer hold the groups' positions below them (see StreamKeys.redriven).
+   */
+  private async forgetRedrivenDone(stream: string, done: EveryGroupDone): Promise<void> {
+    const { redis, keys } = this.options;
+    const members = z.array(z.string()).parse(await redis.call('ZRANGE', keys.redriven, '0', '-1'));
+    const forgotten = members.filter((member) => {
+      const space = member.indexOf(' ');
+      const id = member.slice(0, space);
+      if (member.slice(space + 1) !== stream) return false;
+      const delivered = earlier(id, done.delivered) === id;
+      const settled =
+        done.oldestPending === null || (id !== done.oldestPending && earlier(id, done.oldestPending) === id);
+      return delivered && settled;
+    });
+    if (forgotten.length > 0) await redis.call('ZREM', keys.redriven, ...forgotten);
+  }
+
+  /**
    * The id of the oldest entry some group may still need: its oldest pending entry, or else the last one
    * delivered to it (kept, harmlessly, so the id always names an entry). Null while a group expected on
    * the stream does not exist yet. With the groups as XINFO GROUPS described them.
@@ -201,25 +227,31 @@ export class StreamTrimmer {
     stream: string,
     expectedGroups: readonly string[],
     now: number,
-  ): Promise<{ keepFrom: string | null; groups: GroupInfo[] }> {
+  ): Promise<{ keepFrom: string | null; groups: GroupInfo[]; done: EveryGroupDone | null }> {
     let groups: GroupInfo[];
     try {
       groups = parseGroupsReply(await this.options.redis.call('XINFO', 'GROUPS', stream));
     } catch (error) {
-      if (isNoSuchKey(error)) return { keepFrom: null, groups: [] };
+      if (isNoSuchKey(error)) return { keepFrom: null, groups: [], done: null };
       throw error;
     }
     const existing = new Set(groups.map((group) => group.name));
     if (groups.length === 0 || expectedGroups.some((group) => !existing.has(group))) {
-      return { keepFrom: null, groups };
+      return { keepFrom: null, groups, done: null };
     }
     let keepFrom = `${Math.max(0, now - this.options.retentionMs)}-0`;
+    const done: EveryGroupDone = { delivered: groups[0]?.lastDeliveredId ?? '0-0', oldestPending: null };
     for (const group of groups) {
       keepFrom = earlier(keepFrom, group.lastDeliveredId);
+      done.delivered = earlier(done.delivered, group.lastDeliveredId);
       if (group.pending === 0) continue;
       const oldestPending = parseOldestPending(await this.options.redis.call('XPENDING', stream, group.name));
-      if (oldestPending) keepFrom = earlier(keepFrom, oldestPending);
+      if (oldestPending) {
+        keepFrom = earlier(keepFrom, oldestPending);
+        done.oldestPending =
+          done.oldestPending === null ? oldestPending : earlier(done.oldestPending, oldestPending);
+      }
     }
-    return { keepFrom, groups };
+    return { keepFrom, groups, done };
   }
 }

@@ -9,6 +9,7 @@ import { sagaCountsMigration } from './008-saga-counts.js';
 import { postgresBusMigration } from './009-postgres-bus.js';
 import { explorerMigration } from './010-explorer.js';
 import { clientTokensMigration } from './011-client-tokens.js';
+import { historyRetentionMigration } from './012-history-retention.js';
 
 export interface Migration {
   version: number;
@@ -29,4 +30,5 @@ export const MIGRATIONS: Migration[] = [
   postgresBusMigration,
   explorerMigration,
   clientTokensMigration,
+  historyRetentionMigration,
 ];
