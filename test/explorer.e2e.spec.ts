@@ -6,6 +6,7 @@ import { describeWithBrowser, TestBrowser } from './support/browser.js';
 import { describeOnEachBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 import { TestSystem } from './support/test-system.js';
 
 const UI_TIMEOUT = 15_000;
@@ -288,6 +289,52 @@ describeWithBrowser('the explorer in a real browser', () => {
       await expect.poll(() => orders.locator(`tr[data-commande="${succeeding}"]`).count()).toBe(0);
       await overview.close();
       await orders.close();
+    });
+
+    it('when the connection drops, the live feed reconnects with Last-Event-ID and the orders placed meanwhile appear without a reload', async () => {
+      const server = new URL(system.api.baseUrl);
+      const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
+      const page = await browser.page({ networkCuts: true });
+      const liveRequests: { lastEventId: string | undefined; authorized: boolean }[] = [];
+      let listLoads = 0;
+      page.on('request', (request) => {
+        const { pathname } = new URL(request.url());
+        if (pathname === '/api/explorer/commandes') listLoads += 1;
+        if (pathname !== '/api/explorer/live') return;
+        const headers = request.headers();
+        liveRequests.push({
+          lastEventId: headers['last-event-id'],
+          authorized: headers.authorization === `Bearer ${staffToken}`,
+        });
+      });
+      try {
+        await page.goto(`http://127.0.0.1:${proxy.port}/explorer#/orders`);
+        await signIn(page, staffToken);
+        await page.locator('#live-status[data-state="live"]').waitFor({ timeout: UI_TIMEOUT });
+        const before = await shop.order(richClient, magasin, [[produit, 1]]);
+        await page
+          .locator(`tr[data-commande="${before}"][data-statut="vente_confirmee"]`)
+          .waitFor({ timeout: UI_TIMEOUT });
+
+        await proxy.cut();
+        await page.locator('#live-status[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT });
+        const meanwhile = await shop.order(richClient, magasin, [[produit, 1]]);
+        await shop.finalCommande(meanwhile);
+        await proxy.restore();
+
+        await page
+          .locator(`tr[data-commande="${meanwhile}"][data-statut="vente_confirmee"]`)
+          .waitFor({ timeout: UI_TIMEOUT });
+        expect(await page.locator('#live-status').getAttribute('data-state')).toBe('live');
+        expect(listLoads).toBe(1);
+        expect(liveRequests.length).toBeGreaterThan(1);
+        expect(liveRequests.every((request) => request.authorized)).toBe(true);
+        expect(liveRequests[0]?.lastEventId).toBeUndefined();
+        expect(liveRequests.at(-1)?.lastEventId).toMatch(/^\d+$/);
+      } finally {
+        await page.close();
+        await proxy.cut();
+      }
     });
 
     it("an order's page highlights its state, lists its events, and steps back through its history with the keyboard", async () => {

@@ -34,6 +34,8 @@ export function describeWithBrowser(title: string, body: () => void): void {
 
 /** The line Chromium logs for an answer with an error status (its own, not the page's). */
 const FAILED_RESOURCE_LINE = /^Failed to load resource: the server responded with a status of (\d{3})\b/;
+/** The line Chromium logs for a request the network broke (a connection refused or cut). */
+const NETWORK_FAILURE_LINE = /^Failed to load resource: net::ERR_[A-Z_]+$/;
 
 export interface PageOptions {
   /**
@@ -41,6 +43,8 @@ export interface PageOptions {
    * line Chromium logs for them is not an error of the page. Any other error still is.
    */
   expectedStatuses?: readonly number[];
+  /** The test cuts the page's connections: the line Chromium logs for a broken request is expected. */
+  networkCuts?: boolean;
 }
 
 /**
@@ -77,6 +81,7 @@ export class TestBrowser {
       if (message.type() !== 'error') return;
       const status = FAILED_RESOURCE_LINE.exec(message.text())?.[1];
       if (status !== undefined && options.expectedStatuses?.includes(Number(status))) return;
+      if (options.networkCuts && NETWORK_FAILURE_LINE.test(message.text())) return;
       this.consoleErrors.push(`${page.url()}: ${message.text()}`);
     });
     page.on('pageerror', (error) => this.consoleErrors.push(`${page.url()}: ${error.message}`));
