@@ -2,9 +2,13 @@
  * `npm run demo -- [--rate 20] [--seconds 30] [--url http://localhost:3000]`: the explorer's demo load
  * from a terminal. The running choreo seeds its demo shop if there is none and sends the checkouts
  * (POST /api/demo); this prints their progress until the run ends. Watch them at <url>/explorer.
+ * It calls as staff: CHOREO_ADMIN_TOKEN, or the token `npm start` wrote to <CHOREO_DATA_DIR>/admin-token.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { adminTokenPath } from '../src/api/auth/staff-token.js';
+import { loadConfig } from '../src/config.js';
 
 const progressSchema = z.object({
   state: z.string(),
@@ -30,12 +34,27 @@ const { values } = parseArgs({
 });
 const args = argsSchema.parse(values);
 
+/** The staff token: the variable, else the file the first `npm start` wrote; a clear error without either. */
+function staffToken(): string {
+  const config = loadConfig();
+  if (config.adminToken !== undefined) return config.adminToken;
+  const path = adminTokenPath(config.dataDir);
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    throw new Error(
+      `no staff token: CHOREO_ADMIN_TOKEN is unset and ${path} cannot be read (start choreo once with npm start, which writes it, or set CHOREO_ADMIN_TOKEN, or CHOREO_DATA_DIR to the folder that holds it)`,
+    );
+  }
+}
+
 async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
+  const authorization = `Bearer ${staffToken()}`;
   const response = await fetch(`${args.url}${path}`, {
     method,
     ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ? { headers: { authorization } }
+      : { headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
   const json: unknown = await response.json();
   if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status}: ${JSON.stringify(json)}`);

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -59,6 +60,8 @@ export class ChoreoProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly baseUrl: string,
+    /** Its staff token (CHOREO_ADMIN_TOKEN), for every request the bench sends it. */
+    readonly token: string,
     logName: string,
   ) {
     this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
@@ -82,6 +85,7 @@ export class ChoreoProcess {
       mkdirSync(options.profileDir, { recursive: true });
       nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(options.profileDir));
     }
+    const token = options.env?.CHOREO_ADMIN_TOKEN ?? `bench-staff-${randomBytes(24).toString('base64url')}`;
     const child = spawn(process.execPath, [...nodeArgs, entry], {
       cwd: resolve(import.meta.dirname, '../..'),
       env: {
@@ -93,11 +97,17 @@ export class ChoreoProcess {
         ACTORS: 'all',
         STREAM_PREFIX: options.streamPrefix,
         LOG_LEVEL: process.env.BENCH_CHOREO_LOG_LEVEL ?? 'warn',
+        CHOREO_ADMIN_TOKEN: token,
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const choreo = new ChoreoProcess(child, `http://127.0.0.1:${port}`, options.logName ?? 'choreo.log');
+    const choreo = new ChoreoProcess(
+      child,
+      `http://127.0.0.1:${port}`,
+      token,
+      options.logName ?? 'choreo.log',
+    );
     await choreo.waitReady(30_000);
     return choreo;
   }

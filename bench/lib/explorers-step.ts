@@ -44,7 +44,7 @@ export async function runStepWithExplorers(
   seconds: number,
   orders: readonly PlannedOrder[],
 ): Promise<ExplorersResult> {
-  const crowd = await ExplorerCrowd.open(baseUrl, count, FINAL_EVENTS);
+  const crowd = await ExplorerCrowd.open(baseUrl, count, FINAL_EVENTS, undefined, context.choreo.token);
   try {
     const start = await lastPosition(context.pool);
     crowd.startCounting(start);

@@ -5,14 +5,19 @@ export interface Reply {
   body: unknown;
 }
 
-/** A keep-alive HTTP client light enough to generate load from the same 2-core machine. */
+/**
+ * A keep-alive HTTP client light enough to generate load from the same 2-core machine; it sends the bearer
+ * token it is given (the staff token of the choreo it drives) on every request.
+ */
 export class BenchHttp {
   private readonly agent: Agent;
   private readonly url: URL;
+  private readonly authorization: Record<string, string>;
 
-  constructor(baseUrl: string, maxSockets = 64) {
+  constructor(baseUrl: string, maxSockets = 64, token?: string) {
     this.url = new URL(baseUrl);
     this.agent = new Agent({ keepAlive: true, maxSockets });
+    this.authorization = token === undefined ? {} : { authorization: `Bearer ${token}` };
   }
 
   send(method: string, path: string, body?: unknown): Promise<Reply> {
@@ -26,8 +31,12 @@ export class BenchHttp {
           path,
           agent: this.agent,
           headers: payload
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-            : {},
+            ? {
+                ...this.authorization,
+                'content-type': 'application/json',
+                'content-length': Buffer.byteLength(payload),
+              }
+            : this.authorization,
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -73,7 +73,7 @@ export async function runSagaBench(options: BenchOptions, bus: Bus): Promise<Sag
     logName: `choreo-${bus}.log`,
     env: { BUS: bus },
   });
-  const http = new BenchHttp(choreo.baseUrl, 128);
+  const http = new BenchHttp(choreo.baseUrl, 128, choreo.token);
   const reportedBus = await busInUse(http);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const counters = new Redis(options.redisUrl, { lazyConnect: false });
