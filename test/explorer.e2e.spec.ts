@@ -30,6 +30,8 @@ describeWithBrowser('the explorer in a real browser', () => {
     let staffToken: string;
     let alice: SignedClient;
     let bob: SignedClient;
+    /** Every token a page of this browser was given, replaced ones too. */
+    const everyToken: string[] = [];
     let aliceOrder: string;
     let bobOrder: string;
 
@@ -57,6 +59,7 @@ describeWithBrowser('the explorer in a real browser', () => {
       richClient = await shop.client(1_000);
       alice = await signedClient('Alice');
       bob = await signedClient('Bob');
+      everyToken.push(staffToken, alice.token, bob.token);
       aliceOrder = await shop.order(alice.id, magasin, [[produit, 1]]);
       bobOrder = await shop.order(bob.id, magasin, [[produit, 1]]);
       await Promise.all([shop.finalCommande(aliceOrder), shop.finalCommande(bobOrder)]);
@@ -291,6 +294,24 @@ describeWithBrowser('the explorer in a real browser', () => {
       await orders.close();
     });
 
+    it('a client whose token is replaced is signed out of the page it has open', async () => {
+      const page = await open('#/orders', { token: alice.token, expectedStatuses: [401] });
+      const reissued = await system.api.post(`/api/clients/${alice.id}/token`);
+      expect(reissued.status).toBe(201);
+      alice = {
+        id: alice.id,
+        token: createdClient.shape.token.parse((reissued.body as { token: unknown }).token),
+      };
+      everyToken.push(alice.token);
+      // Its open stream ends once the token is checked again; the page, reconnecting, is refused.
+      await page.getByLabel('Staff or client token').waitFor({ timeout: UI_TIMEOUT });
+      expect(await page.getByText('Your token is no longer accepted: sign in again.').count()).toBe(1);
+      expect(await page.evaluate<number>('sessionStorage.length')).toBe(0);
+      await signIn(page, alice.token);
+      await page.locator('#live-status[data-state="live"]').waitFor({ timeout: UI_TIMEOUT });
+      await page.close();
+    });
+
     it('when the connection drops, the live feed reconnects with Last-Event-ID and the orders placed meanwhile appear without a reload', async () => {
       const server = new URL(system.api.baseUrl);
       const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
@@ -459,7 +480,7 @@ describeWithBrowser('the explorer in a real browser', () => {
         browser.requestedUrls.filter((url) => url.includes('/api/explorer/live')).length,
       ).toBeGreaterThan(0);
       expect(browser.pageUrls.filter((url) => url.includes('#/orders/')).length).toBeGreaterThan(0);
-      for (const token of [staffToken, alice.token, bob.token]) {
+      for (const token of everyToken) {
         const forms = [token, encodeURIComponent(token), token.slice(-24)];
         const leaks = [...browser.requestedUrls, ...browser.pageUrls].filter((url) =>
           forms.some((form) => url.includes(form) || decodeURIComponent(url).includes(form)),

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { assertActsFor, type Caller, callerOf, clientScope } from '../api/auth/caller.js';
+import { isClientToken } from '../api/auth/client-tokens.js';
+import { bearerToken } from '../api/auth/tokens.js';
 import { idParam, limitQuery, messageSchema, textId, trimmedText } from '../api/schemas.js';
 import { ACTOR_NAMES } from '../config.js';
 import { NotFoundError } from '../domain/errors.js';
@@ -45,6 +47,13 @@ const sessionSchema = z.discriminatedUnion('role', [
   z.object({ role: z.literal('staff') }),
   z.object({ role: z.literal('client'), client_id: z.number().int() }),
 ]);
+
+/**
+ * A client's token is checked when its stream opens; a stream stays open for hours. Every this often, the
+ * token of each client's open stream is checked again, and a stream whose token was replaced (POST
+ * /api/clients/:id/token) is ended: the page, reconnecting, is refused and asks for a token.
+ */
+const CLIENT_TOKEN_RECHECK_MS = 5_000;
 
 /** Whose commandes a caller of the explorer's API may see: staff every client's, a client its own. */
 function scopeOf(caller: Caller): ChangeScope {
@@ -166,10 +175,24 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
       reply.hijack();
       let unsubscribe: (() => void) | null = null;
       let gone = false;
+      let recheck: NodeJS.Timeout | undefined;
       const connection = new SseConnection(reply.raw, () => {
         gone = true;
+        clearInterval(recheck);
         unsubscribe?.();
       });
+      const token = bearerToken(request.headers.authorization);
+      if (scope.kind === 'client' && token !== undefined) {
+        recheck = setInterval(() => {
+          isClientToken(pool, scope.clientId, token)
+            .then((current) => {
+              if (!current) connection.close();
+            })
+            // The feed says when the database is away; the token is checked again next time.
+            .catch(() => {});
+        }, CLIENT_TOKEN_RECHECK_MS);
+        recheck.unref();
+      }
       try {
         const stop = await feed.subscribe(connection, filter, {
           scope,
