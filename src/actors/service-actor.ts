@@ -4,6 +4,7 @@ import type { SagaEnvelope, SagaEventType, StreamName } from '../domain/events.j
 import { crashPoint } from '../fault-injection.js';
 import { type Pool, type PoolClient, withTransaction } from '../persistence/database.js';
 import { EVENT_COLUMNS, toStoredEvent } from '../persistence/event-store.js';
+import { readInboxPrunedThrough } from '../persistence/history-retention.js';
 import type { CommandeCache } from './commande/commande-cache.js';
 import { CommandeSession, type LoadedCommande } from './commande/commande-stream.js';
 
@@ -209,7 +210,8 @@ export async function pruneInbox(
       await tx.query('UPDATE inbox_pruned SET position = $1, pruned_at = now()', [to]);
       return { position: to, rows: deleted.rowCount ?? 0, done: to >= through };
     });
-    if (step === null) return { position: 0, rows };
+    // Another process is pruning: it says how far it got.
+    if (step === null) return { position: await readInboxPrunedThrough(pool), rows };
     rows += step.rows;
     if (step.done) return { position: step.position, rows };
   }

@@ -68,6 +68,7 @@ export class CheckpointedReader {
   private lastPositionRead = 0;
   private gap: PositionGap | null = null;
   private checkpointCreated = false;
+  private initialPosition: number | null = null;
   private notifiedWhileBusy = false;
   private readonly holeWatch: HoleWatch;
   private readonly failure: RepeatedFailure;
@@ -112,7 +113,9 @@ export class CheckpointedReader {
   async processBatch(): Promise<BatchOutcome> {
     const { pool, name, handle } = this.options;
     if (!this.checkpointCreated) {
-      const initial = (await this.options.initialPosition?.()) ?? 0;
+      // Asked once: a process waiting on another one's batch comes back here at every poll.
+      this.initialPosition ??= (await this.options.initialPosition?.()) ?? 0;
+      const initial = this.initialPosition;
       await pool.query(
         'INSERT INTO checkpoints (name, position) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING',
         [name, initial],

@@ -69,11 +69,16 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
   };
   const groups = [...new Set([...consumers.values()].flat())];
   let recovery: Recovery | null = null;
+  /** Said once per loss: the relay asks at every poll until its first batch sets the marker again. */
+  let lossReported = false;
 
   /** Where to publish again from, once Redis is found without the marker; null while it has it. */
   const rewind = async (): Promise<number | null> => {
     assertConnected();
-    if ((await redis.exists(keys.relayMarker)) === 1) return null;
+    if ((await redis.exists(keys.relayMarker)) === 1) {
+      lossReported = false;
+      return null;
+    }
     const positions = await readGroupPositions(pool, groups);
     const oldest = positions.size === 0 ? 0 : Math.min(...positions.values());
     // Below what the inbox was pruned of, a group could not tell an event it applied from a new one.
@@ -88,11 +93,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
       handledUpTo.set(keys.stream(stream), ahead);
     }
     recovery = { groupsCreated: false, handledUpTo };
-    logger.warn(
-      { from, groups: Object.fromEntries(positions) },
-      `Redis has lost the streams: publishing the event store again after position ${from}, the oldest ` +
-        'position the consumer groups recorded',
-    );
+    if (!lossReported) {
+      lossReported = true;
+      logger.info(
+        { from, groups: Object.fromEntries(positions) },
+        `no relay marker in Redis (first start, or Redis lost its data): publishing the event store after ` +
+          `position ${from}, the oldest position the consumer groups recorded`,
+      );
+    }
     return from;
   };
 
