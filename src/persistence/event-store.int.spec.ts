@@ -1,9 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent } from '../domain/events.js';
 import { createPool, type Pool, withTransaction } from './database.js';
-import { appendToStream, appendToStreams, readStream } from './event-store.js';
+import {
+  appendToStream,
+  appendToStreams,
+  holdAppend,
+  lastPosition,
+  readAll,
+  readStream,
+  readStreams,
+  streamVersion,
+} from './event-store.js';
 import { migrate } from './migrate.js';
 
 const libere: NewEvent = {
@@ -114,6 +124,83 @@ describe('the event store', () => {
       /append-only/,
     );
     await expect(pool.query('TRUNCATE events')).rejects.toThrow(/append-only/);
+  });
+
+  it('reads back exactly what an append returned: ids, positions, versions, time, source, causation, data', async () => {
+    const caused: NewEvent = {
+      ...libere,
+      source: 'saga',
+      causation_id: randomUUID(),
+      data: { magasin_id: 7, produits: [{ produit_id: 3, quantite: 2 }], raison: 'paiement_refuse' },
+    };
+    const stored = await appendToStream(pool, 'cmd-e', 0, [libere, caused], 'cmd-origin');
+    const [first, second] = stored;
+    expect(second).toMatchObject({
+      event_type: 'StockLibere',
+      aggregate_id: 'cmd-e',
+      version: 2,
+      source: 'saga',
+      causation_id: caused.causation_id,
+      correlation_id: 'cmd-origin',
+      data: { magasin_id: 7, produits: [{ produit_id: 3, quantite: 2 }], raison: 'paiement_refuse' },
+    });
+    expect(second?.position).toBeGreaterThan(first?.position ?? Number.POSITIVE_INFINITY);
+    expect(Number.isNaN(Date.parse(second?.timestamp ?? ''))).toBe(false);
+    expect(await readStream(pool, 'cmd-e')).toEqual(stored);
+  });
+
+  it('holds an append for the transaction to send with its next statement, conflicts included', async () => {
+    await withTransaction(pool, async (tx) => {
+      holdAppend(tx, [{ aggregateId: 'cmd-held', expectedVersion: 0, events: [libere, libere] }]);
+      holdAppend(tx, []);
+    });
+    expect((await readStream(pool, 'cmd-held')).map((event) => event.version)).toEqual([1, 2]);
+    await expect(
+      withTransaction(pool, async (tx) => {
+        holdAppend(tx, [{ aggregateId: 'cmd-held', expectedVersion: 1, events: [libere] }]);
+      }),
+    ).rejects.toBeInstanceOf(VersionConflictError);
+    expect(await readStream(pool, 'cmd-held')).toHaveLength(2);
+  });
+
+  it('reads committed events in global order after a position, a page at a time, of every stream or one', async () => {
+    const before = await lastPosition(pool);
+    const a = await appendToStream(pool, 'cmd-read-a', 0, [libere, libere]);
+    const b = await appendToStream(pool, 'cmd-read-b', 0, [libere]);
+    const c = await appendToStream(pool, 'cmd-read-a', 2, [libere]);
+    const versions = (events: { aggregate_id: string; version: number }[]) =>
+      events.map((event) => `${event.aggregate_id}@${event.version}`);
+
+    const page = await readAll(pool, { after: before, limit: 3 });
+    expect(versions(page)).toEqual(['cmd-read-a@1', 'cmd-read-a@2', 'cmd-read-b@1']);
+    expect(page).toEqual([...a, ...b]);
+    expect(versions(await readAll(pool, { after: page.at(-1)?.position ?? 0, limit: 10 }))).toEqual([
+      'cmd-read-a@3',
+    ]);
+    expect(versions(await readAll(pool, { after: before, limit: 10, aggregateId: 'cmd-read-a' }))).toEqual([
+      'cmd-read-a@1',
+      'cmd-read-a@2',
+      'cmd-read-a@3',
+    ]);
+    expect(await lastPosition(pool)).toBe(c[0]?.position);
+  });
+
+  it('reads the streams of several aggregates in one go, each in version order', async () => {
+    await appendToStream(pool, 'cmd-many-2', 0, [libere]);
+    await appendToStream(pool, 'cmd-many-1', 0, [libere, libere]);
+    const read = await readStreams(pool, ['cmd-many-2', 'cmd-many-1', 'cmd-nobody']);
+    expect(read.map((event) => `${event.aggregate_id}@${event.version}`)).toEqual([
+      'cmd-many-1@1',
+      'cmd-many-1@2',
+      'cmd-many-2@1',
+    ]);
+    expect(await readStreams(pool, [])).toEqual([]);
+  });
+
+  it("tells a stream's version, 0 before its first event", async () => {
+    await appendToStream(pool, 'cmd-versioned', 0, [libere, libere, libere]);
+    expect(await streamVersion(pool, 'cmd-versioned')).toBe(3);
+    expect(await streamVersion(pool, 'cmd-unknown')).toBe(0);
   });
 
   it('applies migrations idempotently', async () => {
