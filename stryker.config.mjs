@@ -73,21 +73,28 @@ const GROUPS = {
   },
 };
 
-const groupName = process.env.MUTATION_GROUP ?? 'machines';
-const group = GROUPS[groupName];
-if (group === undefined) {
-  throw new Error(`MUTATION_GROUP=${groupName}: no such group (one of ${Object.keys(GROUPS).join(', ')})`);
+/** The group named by MUTATION_GROUP (stryker.vitest.config.ts runs its tests). */
+export function mutationGroup() {
+  const name = process.env.MUTATION_GROUP ?? 'machines';
+  const group = GROUPS[name];
+  if (group === undefined) {
+    throw new Error(`MUTATION_GROUP=${name}: no such group (one of ${Object.keys(GROUPS).join(', ')})`);
+  }
+  return { name, ...group };
 }
+
+const group = mutationGroup();
+const groupName = group.name;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
-  // The project's config: its global setup (a PostgreSQL, which servers there are) and its timeouts.
-  vitest: { configFile: 'vitest.config.ts' },
+  // The project's config (its global setup: a PostgreSQL, which servers there are; its timeouts), with the
+  // group's tests only. Not Stryker's `testFiles`, which leaves static mutants untested (see that file).
+  vitest: { configFile: 'stryker.vitest.config.ts' },
   coverageAnalysis: 'perTest',
   mutate: group.mutate,
-  testFiles: group.testFiles,
   ignoreStatic: group.ignoreStatic,
   // The machine has two cores, shared: one test runner by default (`--concurrency 2` for a quiet machine).
   concurrency: 1,
