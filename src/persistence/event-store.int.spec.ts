@@ -149,6 +149,33 @@ describe('the event store', () => {
     expect(await readStream(pool, 'cmd-e')).toEqual(stored);
   });
 
+  it('names the stream and the version expected in a conflict, and lets other failures through as they are', async () => {
+    await appendToStream(pool, 'cmd-f', 0, [libere]);
+    const conflict = await appendToStreams(pool, [
+      { aggregateId: 'cmd-f', expectedVersion: 0, events: [libere] },
+      { aggregateId: 'cmd-g', expectedVersion: 0, events: [libere] },
+    ]).catch((error: unknown) => error);
+    expect(conflict).toBeInstanceOf(VersionConflictError);
+    expect(conflict).toMatchObject({ aggregateId: 'cmd-f', expectedVersion: 0 });
+
+    // A causation that is not an event id fails in PostgreSQL (22P02): a bug to see, not a race to retry.
+    const invalid = await appendToStream(pool, 'cmd-g', 0, [
+      { ...libere, causation_id: 'not-an-event-id' },
+    ]).catch((error: unknown) => error);
+    expect(invalid).not.toBeInstanceOf(VersionConflictError);
+    expect(invalid).toMatchObject({ code: '22P02' });
+  });
+
+  it('keeps the causation of each event appended to several streams at once', async () => {
+    const cause = randomUUID();
+    const stored = await appendToStreams(pool, [
+      { aggregateId: 'cmd-h', expectedVersion: 0, events: [{ ...libere, causation_id: cause }] },
+      { aggregateId: 'cmd-i', expectedVersion: 0, events: [libere] },
+    ]);
+    expect(await readStreams(pool, ['cmd-h', 'cmd-i'])).toEqual(stored);
+    expect(stored[0]?.causation_id).toBe(cause);
+  });
+
   it('holds an append for the transaction to send with its next statement, conflicts included', async () => {
     await withTransaction(pool, async (tx) => {
       holdAppend(tx, [{ aggregateId: 'cmd-held', expectedVersion: 0, events: [libere, libere] }]);
