@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/support/eventually.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { VersionConflictError } from '../domain/errors.js';
 import type { NewEvent } from '../domain/events.js';
@@ -10,6 +11,7 @@ import {
   holdAppend,
   lastPosition,
   readAll,
+  readAllGapSafe,
   readStream,
   readStreams,
   streamVersion,
@@ -228,6 +230,43 @@ describe('the event store', () => {
     await appendToStream(pool, 'cmd-versioned', 0, [libere, libere, libere]);
     expect(await streamVersion(pool, 'cmd-versioned')).toBe(3);
     expect(await streamVersion(pool, 'cmd-unknown')).toBe(0);
+  });
+
+  it('passes a hole it knows to be for good, and stops again at a new one further on', async () => {
+    const after = await lastPosition(pool);
+    // given a position taken by a transaction that rolls back, and a committed event after it
+    const doomed = await pool.connect();
+    await doomed.query('BEGIN');
+    await appendToStream(doomed, 'cmd-gap-doomed', 0, [libere]);
+    await appendToStream(pool, 'cmd-gap-kept', 0, [libere]);
+    const blocked = await readAllGapSafe(pool, after, 100);
+    expect(blocked.events).toEqual([]);
+    await doomed.query('ROLLBACK');
+    doomed.release();
+    // and, after the reader saw that hole, a transaction in flight that took the next position, then a
+    // committed event after that one
+    const late = await pool.connect();
+    await late.query('BEGIN');
+    try {
+      await appendToStream(late, 'cmd-gap-late', 0, [libere]);
+      await appendToStream(pool, 'cmd-gap-after', 0, [libere]);
+
+      // when the reader reads again, once the first hole is known to be for good (other test files share
+      // the server, so that may take a moment)
+      const resumed = await eventually(
+        () => readAllGapSafe(pool, after, 100, blocked.gap),
+        (batch) => batch.events.length > 0,
+        { description: 'the reader to pass the rolled-back position' },
+      );
+
+      // then it took the event after the first hole, and stopped at the second: not the same hole
+      expect(resumed.events.map((event) => event.aggregate_id)).toEqual(['cmd-gap-kept']);
+      expect(resumed.gap).not.toEqual(blocked.gap);
+      expect(resumed.gap?.from).toBe((resumed.events.at(-1)?.position ?? 0) + 1);
+    } finally {
+      await late.query('ROLLBACK');
+      late.release();
+    }
   });
 
   it('applies migrations idempotently', async () => {
