@@ -68,6 +68,56 @@ describe('replaying a commande', () => {
   });
 });
 
+function paiementRefuse(raison: string): SagaEventPayload {
+  return { event_type: 'PaiementRefuse', data: { client_id: 1, magasin_id: 1, total: 5, solde: 1, raison } };
+}
+function commandeExpiree(raison: string, etat: string): SagaEventPayload {
+  return { event_type: 'CommandeExpiree', data: { raison, etat, delai_ms: 1_000 } };
+}
+const stockLibere: SagaEventPayload = {
+  event_type: 'StockLibere',
+  data: { magasin_id: 1, produits: [{ produit_id: 1, quantite: 1 }], raison: 'paiement_refuse' },
+};
+const venteConfirmee: SagaEventPayload = {
+  event_type: 'VenteConfirmee',
+  data: { vente_id: 1, client_id: 1, magasin_id: 1, total: 5 },
+};
+
+/** The state and the reason a commande ends with, after its creation and these events. */
+function outcome(...events: SagaEventPayload[]): [string | undefined, string | null | undefined] {
+  const { snapshot } = replayCommande(
+    [commandeCreee, ...events].map((event, index) => ({ ...event, version: index + 1 })),
+  );
+  return [snapshot?.value, snapshot?.context.raison];
+}
+
+describe('the reason a commande failed', () => {
+  it('is none while it goes well, and none once sold', () => {
+    expect(initialCommandeSnapshot().context).toEqual({ raison: null });
+    expect(outcome(stockReserve, paiementAccepte, venteConfirmee)).toEqual(['vente_confirmee', null]);
+  });
+
+  it('is the one the failing event gives, from whichever state it fails, and stays through compensation', () => {
+    expect(outcome(stockIndisponible('rupture'))).toEqual(['stock_indisponible', 'rupture']);
+    expect(outcome(stockReserve, paiementRefuse('solde_insuffisant'))).toEqual([
+      'paiement_refuse',
+      'solde_insuffisant',
+    ]);
+    expect(outcome(stockReserve, paiementRefuse('solde_insuffisant'), stockLibere)).toEqual([
+      'annulee',
+      'solde_insuffisant',
+    ]);
+    expect(outcome(commandeExpiree('delai_stock', 'en_attente_stock'))).toEqual(['annulee', 'delai_stock']);
+    expect(outcome(stockReserve, commandeExpiree('delai_paiement', 'stock_reserve'))).toEqual([
+      'liberation_stock',
+      'delai_paiement',
+    ]);
+    expect(
+      outcome(stockReserve, paiementAccepte, commandeExpiree('delai_vente', 'paiement_accepte')),
+    ).toEqual(['remboursement', 'delai_vente']);
+  });
+});
+
 describe('the state reached by a list of event types', () => {
   it('is none for a list that does not start with the creation of the commande', () => {
     expect(statutFromEventTypes([])).toBeNull();
