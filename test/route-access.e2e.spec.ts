@@ -333,6 +333,30 @@ describe('who may call each route (issue 19: roles over HTTP, deny by default)',
     }
   });
 
+  it('documents in /docs which routes need a token: none for a public one, the bearer for the others', async () => {
+    const document = z
+      .object({
+        security: z.array(z.record(z.string(), z.array(z.string()))),
+        paths: z.record(
+          z.string(),
+          z.record(z.string(), z.object({ security: z.array(z.unknown()).optional() }).loose()),
+        ),
+      })
+      .parse((await system.api.get('/docs/json')).body);
+    expect(document.security).toEqual([{ bearer: [] }]);
+    const documented = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.entries(operations).map(([method, operation]) => ({
+        key: `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`,
+        needsToken: operation.security === undefined || operation.security.length > 0,
+      })),
+    );
+    expect(documented.length).toBeGreaterThan(20);
+    for (const { key, needsToken } of documented) {
+      expect(RULES[key], `a rule for ${key}`).toBeDefined();
+      expect(needsToken, key).toBe(RULES[key]?.access !== 'public');
+    }
+  });
+
   async function snapshot(): Promise<Record<string, unknown>> {
     return snapshotRow.parse((await system.choreo.pool.query(SNAPSHOT_SQL)).rows[0]).snapshot;
   }

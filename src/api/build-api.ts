@@ -128,7 +128,13 @@ export async function buildApi(
       },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    // The document's default is the bearer token; a public route says it needs none, so /docs does not show a padlock on /health.
+    transform: (document) => {
+      const transformed = jsonSchemaTransform(document);
+      return document.route.config?.access === 'public'
+        ? { ...transformed, schema: { ...transformed.schema, security: [] } }
+        : transformed;
+    },
   });
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
 
