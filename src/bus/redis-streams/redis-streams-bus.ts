@@ -62,6 +62,7 @@ export class RedisStreamsBus implements Bus {
   private relay: CheckpointedReader | null = null;
   private trimmer: StreamTrimmer | null = null;
   private positions: GroupPositionRecorder | null = null;
+  private closing = false;
 
   constructor(private readonly options: RedisStreamsBusOptions) {
     this.keys = new StreamKeys(options.streamPrefix);
@@ -184,6 +185,7 @@ export class RedisStreamsBus implements Bus {
           'Redis then refuses new entries when full, and the relay waits and retries, losing nothing.',
       );
     } catch (error) {
+      if (this.closing) return; // stopped before Redis answered: nothing to say
       logger.warn(
         { err: error },
         `${where}: could not read maxmemory-policy (CONFIG GET refused?); make sure it is noeviction, or an ` +
@@ -230,6 +232,7 @@ export class RedisStreamsBus implements Bus {
 
   /** Stops publishing (after the consumers stopped: what they appended last is published first). */
   async close(): Promise<void> {
+    this.closing = true;
     const stopping = Promise.all([this.trimmer?.stop(), this.relay?.stop(), this.positions?.stop()]);
     // Commands waiting for a Redis that went away wait for its return: give them a moment, then leave.
     if (this.redis.status === 'ready') await stopping;
