@@ -102,7 +102,9 @@ const ROUTE_PLANS: Record<string, RoutePlan> = {
 
 /**
  * Every table a request could write, each as a digest of its rows (so an UPDATE shows too), and the event
- * store as its count and last position. choreo_processes is left out: its heartbeat moves on its own.
+ * store as its count and last position. choreo_processes is left out: its heartbeat moves on its own; so
+ * is the inbox, which history retention prunes in the background, and which only a handled event writes (an
+ * event appended shows in the event store's count).
  */
 const SERVICE_TABLES = [
   'magasins',
@@ -118,7 +120,6 @@ const SERVICE_TABLES = [
   'sagas',
   'saga_counts',
   'commandes_vue',
-  'inbox',
   'checkpoints',
   'bus_dead_letters',
   'choreo_settings',
