@@ -1,13 +1,19 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
+import { HistoryRetention } from '../src/actors/history-retention.js';
+import type { Choreo } from '../src/app.js';
+import { ACTOR_NAMES } from '../src/config.js';
 import { isSagaEventType } from '../src/domain/events.js';
+import { createLogger } from '../src/observability/logger.js';
 import { describeOnBus } from './support/buses.js';
 import { eventually } from './support/eventually.js';
 import { freePort } from './support/free-port.js';
+import { scrapeMetrics } from './support/prometheus-text.js';
 import { RedisServer } from './support/redis-server.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
+import { WorkerProcess } from './support/worker-process.js';
 
 const DONE_ORDERS = 30;
 const IN_FLIGHT_ORDERS = 3;
@@ -207,6 +213,168 @@ describeOnBus('redis', 'Recovery after Redis loses its data costs what was lost'
     expect(handledAfter.get('stock-service')).toBe(
       (handledBefore.get('stock-service') ?? 0) + IN_FLIGHT_ORDERS,
     );
+  });
+});
+
+// A relay that dies in the middle of a recovery (after its first batch reached Redis, before its
+// checkpoint moved) is followed by one that finds the marker and publishes that batch again, placing no
+// group: a group that had handled those events is delivered them again, from a copy after the one it was
+// placed past. Its position, recorded before the loss and only ever raised, says it handled them; its
+// inbox rows must stay until it has skipped them anyway.
+describeOnBus('redis', 'Recovery after Redis loses its data, with a relay that dies mid-recovery', () => {
+  let redisServer: RedisServer;
+  let redis: Redis;
+  let system: TestSystem;
+  let shop: Shop;
+  let relay: Choreo;
+  let worker: WorkerProcess | null = null;
+
+  const RELAY_OPTIONS = { groupPositionIntervalMs: 100, historyRetentionIntervalMs: 200 };
+
+  beforeAll(async () => {
+    redisServer = new RedisServer(await freePort());
+    await redisServer.start();
+    redis = new Redis(redisServer.url, { protocol: 2 });
+    system = await TestSystem.start('redis_recovery_relay_dies', {
+      bus: 'redis',
+      actors: ACTOR_NAMES.filter((actor) => actor !== 'relay'),
+      config: { redisUrl: redisServer.url },
+    });
+    relay = await system.addNode(['relay'], RELAY_OPTIONS);
+    shop = new Shop(system.api);
+  });
+  afterAll(async () => {
+    await worker?.kill();
+    redis?.disconnect();
+    await system?.stop();
+    await redisServer?.kill();
+  });
+
+  const query = async (sql: string, values: unknown[] = []): Promise<unknown[]> =>
+    (await system.choreo.pool.query(sql, values)).rows;
+  const groupPositions = async (): Promise<Map<string, number>> =>
+    new Map(
+      positionRows
+        .parse(await query('SELECT consumer_group, position FROM consumer_group_positions'))
+        .map(({ consumer_group, position }) => [consumer_group, position]),
+    );
+  const relayCheckpoint = async (): Promise<number> =>
+    prunedRow.parse((await query("SELECT position FROM checkpoints WHERE name = 'outbox-relay'"))[0])
+      .position;
+  /** The stock service's inbox rows of events after `position`. */
+  const stockInboxRowsAfter = async (position: number): Promise<number> =>
+    countRow.parse(
+      (
+        await query(
+          `SELECT count(*) FROM inbox AS i JOIN events AS e ON e.event_id = i.event_id
+           WHERE i.consumer = 'stock-service' AND e.position > $1`,
+          [position],
+        )
+      )[0],
+    ).count;
+  const stockRefusals = async (): Promise<number> =>
+    (await scrapeMetrics(system.api)).byLabel('commande_evenements_refuses_total', 'consumer')[
+      'stock-service'
+    ] ?? 0;
+
+  it('keeps the inbox rows of a group delivered again what it handled, until it has skipped them', async () => {
+    // given orders done, then three paid and waiting for the sales service (paused), one after the other
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(2);
+    await shop.setStock(magasin, produit, 20);
+    const client = await shop.client(1_000);
+    for (let i = 0; i < 5; i++) {
+      const commandeId = await shop.order(client, magasin, [[produit, 1]]);
+      expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
+    }
+    expect(await system.choreo.pauseActor('ventes')).toBe(true);
+    const inFlight: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const commandeId = await shop.order(client, magasin, [[produit, 1]]);
+      await eventually(
+        () => shop.commande(commandeId),
+        (commande) => commande.statut === 'paiement_accepte',
+      );
+      inFlight.push(commandeId);
+    }
+    const head = z
+      .number()
+      .parse(
+        eventRows.parse(await query('SELECT position, event_type FROM events ORDER BY position')).at(-1)
+          ?.position,
+      );
+    const positions = await eventually(
+      groupPositions,
+      (recorded) =>
+        GROUPS.every((group) => recorded.has(group)) &&
+        GROUPS.filter((group) => group !== 'ventes-service').every((group) => recorded.get(group) === head) &&
+        (recorded.get('ventes-service') ?? head) < head,
+      { description: 'every group to record its position, the sales service below the others' },
+    );
+    const from = Math.min(...positions.values());
+    // the stock service handled the in-flight orders' events after `from`: it holds their inbox rows
+    const stockRowsHandled = await stockInboxRowsAfter(from);
+    expect(stockRowsHandled).toBeGreaterThan(0);
+    const refusalsBefore = await stockRefusals();
+
+    // when the stock service is down, Redis loses its data, and the relay dies right after its first batch
+    expect(await system.choreo.pauseActor('stock')).toBe(true);
+    await system.stopNode(relay);
+    await redis.flushall();
+    worker = new WorkerProcess({
+      BUS: 'redis',
+      DATABASE_URL: system.database.url,
+      REDIS_URL: redisServer.url,
+      STREAM_PREFIX: system.streamPrefix,
+      ACTORS: 'relay',
+      CHOREO_FAULT: 'relay.after-publish:1',
+    });
+    const exit = await worker.exited;
+    expect(exit.signal, worker.output).toBe('SIGKILL');
+    expect(await redis.exists(`${system.streamPrefix}choreo.relay-marker`)).toBe(1);
+    expect(await relayCheckpoint()).toBe(from);
+
+    // and a relay starts again: it finds the marker and publishes that batch again, placing no group
+    relay = await system.addNode(['relay'], RELAY_OPTIONS);
+    system.choreo.resumeActor('ventes');
+    for (const commandeId of inFlight) {
+      expect((await shop.finalCommande(commandeId)).statut).toBe('vente_confirmee');
+    }
+    const newHead = z
+      .number()
+      .parse(
+        eventRows.parse(await query('SELECT position, event_type FROM events ORDER BY position')).at(-1)
+          ?.position,
+      );
+    await eventually(
+      groupPositions,
+      (recorded) =>
+        GROUPS.filter((group) => group !== 'stock-service').every((group) => recorded.get(group) === newHead),
+      { description: 'every group but the stock service to record the new head' },
+    );
+
+    // then a pruning pass keeps the stock service's rows of what it is to be delivered again
+    const retention = new HistoryRetention({
+      pool: system.choreo.pool,
+      bus: relay.bus,
+      consumers: GROUPS,
+      idempotencyKeyRetentionMs: 86_400_000,
+      logger: createLogger('silent'),
+    });
+    const pruned = await retention.pruneOnce();
+    expect(pruned.inboxPrunedThrough).toBeLessThanOrEqual(from);
+    expect(await stockInboxRowsAfter(from)).toBe(stockRowsHandled);
+
+    // and once the stock service is back, it skips them: nothing is applied twice
+    system.choreo.resumeActor('stock');
+    expect(await shop.stockSettlesAt(magasin, produit, { quantite: 12, reservee: 0 })).toEqual({
+      quantite: 12,
+      reservee: 0,
+    });
+    await eventually(groupPositions, (recorded) => recorded.get('stock-service') === newHead, {
+      description: 'the stock service to record the new head',
+    });
+    expect(await stockRefusals()).toBe(refusalsBefore);
   });
 });
 

@@ -40,12 +40,6 @@ export async function readGroupPositions(
   return new Map(groups.map((group) => [group, recorded.get(group) ?? 0]));
 }
 
-/** The lowest of the groups' recorded positions: every group has handled every event at or below it. */
-export async function oldestGroupPosition(pool: Pool, groups: readonly string[]): Promise<number> {
-  const positions = [...(await readGroupPositions(pool, groups)).values()];
-  return positions.length === 0 ? 0 : Math.min(...positions);
-}
-
 export interface GroupPositionRecorderOptions {
   redis: Redis;
   pool: Pool;

@@ -12,7 +12,7 @@ import type { BusDependencies } from '../bus-dependencies.js';
 import { delay } from '../commande-dispatcher.js';
 import { DeadLetterStream } from './dead-letter-stream.js';
 import { type EntrySignature, entrySignatureLoader } from './entry-signature.js';
-import { GroupPositionRecorder, oldestGroupPosition } from './group-positions.js';
+import { GroupPositionRecorder, readGroupPositions } from './group-positions.js';
 import { createOutboxRelay, OUTBOX_RELAY_CHECKPOINT } from './outbox-relay.js';
 import { createRedis, type Redis } from './redis.js';
 import { busLagOf, readStreamStats, registerStreamVolumeMetrics } from './stream-collector.js';
@@ -117,18 +117,7 @@ export class RedisStreamsBus implements Bus {
       consumers: this.options.groupsByStream,
       ...(onPublished ? { onPublished } : {}),
     });
-    this.positions = new GroupPositionRecorder({
-      redis: this.redis,
-      pool,
-      keys: this.keys,
-      consumers: this.options.groupsByStream,
-      relayCheckpoint: OUTBOX_RELAY_CHECKPOINT,
-      signature: this.signature,
-      logger,
-      ...(this.options.groupPositionIntervalMs === undefined
-        ? {}
-        : { intervalMs: this.options.groupPositionIntervalMs }),
-    });
+    this.positions = this.groupPositions();
     this.trimmer = new StreamTrimmer({
       redis: this.redis,
       keys: this.keys,
@@ -153,11 +142,42 @@ export class RedisStreamsBus implements Bus {
     void this.checkEvictionPolicy();
   }
 
-  /** The oldest position the consumer groups recorded (see GroupPositionRecorder): the inbox may go up to it. */
-  handledThrough(): Promise<number> {
-    return oldestGroupPosition(this.options.pool, [
-      ...new Set([...this.options.groupsByStream.values()].flat()),
-    ]);
+  /**
+   * How far the inbox may be pruned: for each group, the lower of the position it recorded and its mark as
+   * Redis shows it now, and the lowest of those. The recorded position says what the group handled, and is
+   * only ever raised; but a group may be delivered again what it handled (after Redis lost its data, a
+   * group the relay could not place past it: one created while it publishes again, or after a relay that
+   * died mid-recovery), and until it has skipped those entries its inbox rows must stay. 0 (prune nothing)
+   * while some group cannot be read whole in Redis.
+   */
+  async handledThrough(): Promise<number> {
+    const groups = [...new Set([...this.options.groupsByStream.values()].flat())];
+    if (groups.length === 0) return 0;
+    const recorded = await readGroupPositions(this.options.pool, groups);
+    const now = await (this.positions ?? this.groupPositions()).read();
+    let through = Number.POSITIVE_INFINITY;
+    for (const group of groups) {
+      const mark = now.get(group);
+      if (mark === undefined) return 0;
+      through = Math.min(through, mark, recorded.get(group) ?? 0);
+    }
+    return through;
+  }
+
+  /** Reads (and, started, records) the consumer groups' low-water marks. */
+  private groupPositions(): GroupPositionRecorder {
+    return new GroupPositionRecorder({
+      redis: this.redis,
+      pool: this.options.pool,
+      keys: this.keys,
+      consumers: this.options.groupsByStream,
+      relayCheckpoint: OUTBOX_RELAY_CHECKPOINT,
+      signature: this.signature,
+      logger: this.options.logger,
+      ...(this.options.groupPositionIntervalMs === undefined
+        ? {}
+        : { intervalMs: this.options.groupPositionIntervalMs }),
+    });
   }
 
   /**
