@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { declaredRoutes } from '../src/api/auth/access-control.js';
@@ -483,6 +484,89 @@ describe('who may call each route (issue 19: roles over HTTP, deny by default)',
     expect(commandeIds((await system.api.get('/api/commandes')).body).map((c) => c.commande_id)).toContain(
       world.commande,
     );
+  });
+
+  /** The status line of a request sent as these bytes (fetch cannot send one header twice). */
+  async function statusOfRaw(request: string): Promise<string> {
+    const { port } = new URL(system.api.baseUrl);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    return answer.slice(0, answer.indexOf('\r\n'));
+  }
+
+  it('reads no token from a request with several Authorization headers, whichever comes first', async () => {
+    const [owner, other] = [tokens.get('owner') ?? '', tokens.get('other client') ?? ''];
+    const staff = system.api.token ?? '';
+    const twice = (path: string, first: string, second: string) =>
+      statusOfRaw(
+        `GET ${path} HTTP/1.1\r\nHost: choreo\r\nAuthorization: Bearer ${first}\r\n` +
+          `Authorization: Bearer ${second}\r\nConnection: close\r\n\r\n`,
+      );
+    const ownersClient = `/api/clients/${world.owner}`;
+    for (const [first, second] of [
+      [owner, other],
+      [other, owner],
+      [owner, 'not-a-token'],
+      [staff, owner],
+      [owner, owner],
+    ] as const) {
+      expect(await twice(ownersClient, first, second)).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    expect(await twice('/api/audit', staff, staff)).toMatch(/^HTTP\/1\.1 400 /);
+    // A public route reads no token: two headers change nothing there.
+    expect(await twice('/health', owner, other)).toMatch(/^HTTP\/1\.1 200 /);
+    // One header, as usual.
+    expect(
+      await statusOfRaw(
+        `GET ${ownersClient} HTTP/1.1\r\nHost: choreo\r\nAuthorization: Bearer ${owner}\r\nConnection: close\r\n\r\n`,
+      ),
+    ).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it("gives a client replaying another client's Idempotency-Key a commande of its own, never the other's", async () => {
+    const key = `key-${randomBytes(6).toString('hex')}`;
+    const checkoutWith = async (clientId: number, token: string) => {
+      const api = system.api.as(token);
+      const added = await api.post(`/api/panier/${clientId}/articles`, {
+        produit_id: world.produit,
+        quantite: 1,
+      });
+      expect(added.status, added.text).toBe(200);
+      const answer = await api.post(
+        `/api/panier/${clientId}/checkout`,
+        { magasin_id: world.magasin },
+        { 'idempotency-key': key },
+      );
+      expect(answer.status, answer.text).toBe(202);
+      return z.object({ commande_id: z.string() }).parse(answer.body).commande_id;
+    };
+    const owners = await checkoutWith(world.owner, tokens.get('owner') ?? '');
+    const others = await checkoutWith(world.other, tokens.get('other client') ?? '');
+    expect(others).not.toBe(owners);
+    const other = system.api.as(tokens.get('other client') ?? '');
+    // The read model follows the event store within milliseconds.
+    const seen = await eventually(
+      async () => other.get(`/api/commandes/${others}`),
+      (answer) => answer.status === 200,
+      { description: "the other client's commande in the read model" },
+    );
+    expect(z.object({ client_id: z.number() }).parse(seen.body).client_id).toBe(world.other);
+    // The same key on the owner's path, from the other client: the answer of an unknown client.
+    const replayed = await other.post(
+      `/api/panier/${world.owner}/checkout`,
+      { magasin_id: world.magasin },
+      { 'idempotency-key': key },
+    );
+    expect(replayed.status).toBe(404);
+    expect(replayed.text).not.toContain(owners);
+    await settled();
   });
 
   it('never reads a token from the query string', async () => {

@@ -34,6 +34,15 @@ function allows(access: Exclude<RouteAccess, 'public'>, caller: Caller): boolean
   return false;
 }
 
+/** How many Authorization headers the request carries (rawHeaders alternates names and values). */
+function authorizationHeaders(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    if (rawHeaders[index]?.toLowerCase() === 'authorization') count += 1;
+  }
+  return count;
+}
+
 function refusal(access: Exclude<RouteAccess, 'public'>, caller: Caller): string {
   if (caller.role === 'metrics') return 'the metrics token is good for GET /metrics only';
   return access === 'metrics'
@@ -83,6 +92,14 @@ export function registerAccessControl(
     const access = request.routeOptions.config.access;
     // No route (fastify's 404), or a public one: no token is read.
     if (access === undefined || access === 'public') return;
+    // Node keeps the first of several Authorization headers, a proxy in front may act on the last: with
+    // more than one, who the caller is depends on who reads it, so none is read.
+    if (authorizationHeaders(request.raw.rawHeaders) > 1) {
+      return reply
+        .status(400)
+        .header('www-authenticate', `${WWW_AUTHENTICATE}, error="invalid_request"`)
+        .send({ message: 'send one Authorization header, not several' });
+    }
     const header = request.headers.authorization;
     const token = bearerToken(header);
     request.caller = token === undefined ? null : await authenticator.callerOf(token);
