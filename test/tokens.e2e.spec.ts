@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import {
   STAFF_HASH_TTL_MS,
   setUpStaffToken,
 } from '../src/api/auth/staff-token.js';
+import { newStaffToken } from '../src/api/auth/tokens.js';
 import { Choreo } from '../src/app.js';
 import type { Config } from '../src/config.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -186,6 +187,30 @@ describe('the generated staff token', () => {
       );
     }
     expect(Date.now() - replacedAt).toBeLessThan(STAFF_HASH_TTL_MS * 3);
+  });
+
+  it('keeps the token file readable by its user only, however the file came to be there', async () => {
+    const database = await createTestDatabase('staff_token_mode');
+    const directory = await mkdtemp(join(tmpdir(), 'choreo-mode-'));
+    const file = join(directory, ADMIN_TOKEN_FILE);
+    const pool = createPool(database.url, 2);
+    try {
+      await migrate(pool);
+      // A token restored from a backup, readable by everyone: kept as the database's token, made private.
+      await writeFile(file, `${newStaffToken()}\n`, { mode: 0o644 });
+      await chmod(file, 0o644);
+      const kept = await setUpStaffToken(pool, directory);
+      expect(kept.location).toMatchObject({ kind: 'file', present: true, generated: false });
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      // Opened up later: the next start closes it again.
+      await chmod(file, 0o640);
+      await setUpStaffToken(pool, directory);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+    } finally {
+      await pool.end();
+      await database.drop();
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('is one token when two processes start on a new database at once', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../../observability/logger.js';
@@ -76,9 +76,25 @@ async function writeTokenFile(path: string, token: string, dataDir: string): Pro
   }
 }
 
+/**
+ * The file holds the token in use, so only its user may read it, however it came to be there (restored
+ * from a backup, copied by hand): any access for the group or others is taken away. A file of another
+ * user's, which this one cannot change, is left as it is.
+ */
+async function keepPrivate(path: string): Promise<void> {
+  if (((await stat(path)).mode & 0o077) === 0) return;
+  try {
+    await chmod(path, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+  }
+}
+
 async function fileHolds(path: string, hash: Buffer): Promise<boolean> {
   const token = await tokenInFile(path);
-  return token !== undefined && sameHash(tokenHash(token), hash);
+  const holds = token !== undefined && sameHash(tokenHash(token), hash);
+  if (holds) await keepPrivate(path);
+  return holds;
 }
 
 /**
