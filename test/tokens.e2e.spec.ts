@@ -189,6 +189,39 @@ describe('the generated staff token', () => {
     expect(Date.now() - replacedAt).toBeLessThan(STAFF_HASH_TTL_MS * 3);
   });
 
+  it('ends an open live stream of the explorer once it is replaced', async () => {
+    const file = join(dataDir, ADMIN_TOKEN_FILE);
+    const token = (await readFile(file, 'utf8')).trim();
+    const stream = await fetch(`${system.api.baseUrl}/api/explorer/live?changes=all&overview=0`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(stream.status).toBe(200);
+    const reader = stream.body?.getReader();
+    expect(reader).toBeDefined();
+    let ended = false;
+    const reading = (async () => {
+      for (;;) {
+        const next = await reader?.read();
+        if (!next || next.done) break;
+      }
+      ended = true;
+    })();
+    try {
+      await replaceStaffToken(system.choreo.pool, dataDir);
+      // The hash is read again within STAFF_HASH_TTL_MS, an open stream's token checked every 5 s.
+      await eventually(
+        async () => ended,
+        (done) => done,
+        { timeoutMs: STAFF_HASH_TTL_MS * 4, description: 'the replaced staff token’s stream to end' },
+      );
+    } finally {
+      await reader?.cancel().catch(() => {});
+      await reading.catch(() => {});
+    }
+    const fresh = (await readFile(file, 'utf8')).trim();
+    expect((await system.api.as(fresh).get('/api/explorer/session')).status).toBe(200);
+  });
+
   it('keeps the token file readable by its user only, however the file came to be there', async () => {
     const database = await createTestDatabase('staff_token_mode');
     const directory = await mkdtemp(join(tmpdir(), 'choreo-mode-'));

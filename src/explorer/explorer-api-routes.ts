@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { assertActsFor, type Caller, callerOf, clientScope } from '../api/auth/caller.js';
-import { isClientToken } from '../api/auth/client-tokens.js';
-import { bearerToken } from '../api/auth/tokens.js';
+import { assertActsFor, type Caller, callerOf, clientScope, sameCaller } from '../api/auth/caller.js';
 import { idParam, limitQuery, messageSchema, textId, trimmedText } from '../api/schemas.js';
 import { ACTOR_NAMES } from '../config.js';
 import { NotFoundError } from '../domain/errors.js';
@@ -49,11 +47,12 @@ const sessionSchema = z.discriminatedUnion('role', [
 ]);
 
 /**
- * A client's token is checked when its stream opens; a stream stays open for hours. Every this often, the
- * token of each client's open stream is checked again, and a stream whose token was replaced (POST
- * /api/clients/:id/token) is ended: the page, reconnecting, is refused and asks for a token.
+ * A token is checked when its stream opens; a stream stays open for hours. Every this often, the token of
+ * each open stream is checked again, and a stream whose token was replaced (a client's, POST
+ * /api/clients/:id/token, or the generated staff token, `npm run staff-token -- --new`) is ended: the page,
+ * reconnecting, is refused and asks for a token.
  */
-const CLIENT_TOKEN_RECHECK_MS = 5_000;
+const TOKEN_RECHECK_MS = 5_000;
 
 /** Whose commandes a caller of the explorer's API may see: staff every client's, a client its own. */
 function scopeOf(caller: Caller): ChangeScope {
@@ -162,7 +161,8 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
     },
     async (request, reply) => {
       const { changes, commande } = request.query;
-      const scope = scopeOf(callerOf(request));
+      const caller = callerOf(request);
+      const scope = scopeOf(caller);
       const overview = request.query.overview ?? (scope.kind === 'every-client' ? '1' : '0');
       if (overview === '1' && scope.kind === 'client') {
         return reply
@@ -181,18 +181,16 @@ export const explorerApiRoutes: FastifyPluginAsyncZod<ExplorerApiOptions> = asyn
         clearInterval(recheck);
         unsubscribe?.();
       });
-      const token = bearerToken(request.headers.authorization);
-      if (scope.kind === 'client' && token !== undefined) {
-        recheck = setInterval(() => {
-          isClientToken(pool, scope.clientId, token)
-            .then((current) => {
-              if (!current) connection.close();
-            })
-            // The feed says when the database is away; the token is checked again next time.
-            .catch(() => {});
-        }, CLIENT_TOKEN_RECHECK_MS);
-        recheck.unref();
-      }
+      recheck = setInterval(() => {
+        request
+          .currentCaller()
+          .then((current) => {
+            if (!sameCaller(current, caller)) connection.close();
+          })
+          // The feed says when the database is away; the token is checked again next time.
+          .catch(() => {});
+      }, TOKEN_RECHECK_MS);
+      recheck.unref();
       try {
         const stop = await feed.subscribe(connection, filter, {
           scope,

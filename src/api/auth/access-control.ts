@@ -88,6 +88,12 @@ export function registerAccessControl(
     for (const method of methods) for (const url of urls) routes.push({ method, url, access });
   });
 
+  // Asks the token of a request again (an open event stream's, say): null once it names nobody.
+  app.decorateRequest('currentCaller', function currentCaller(this: FastifyRequest) {
+    const token = bearerToken(this.headers.authorization);
+    return token === undefined ? Promise.resolve(null) : authenticator.callerOf(token);
+  });
+
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const access = request.routeOptions.config.access;
     // No route (fastify's 404), or a public one: no token is read.

@@ -27,6 +27,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the access control's onRequest hook; null on a public route (no token is read there). */
     caller: Caller | null;
+    /**
+     * Who the request's token names now (null: nobody any more), asked again of the authenticator: for a
+     * request that lasts (an event stream), whose token may be replaced while it is open.
+     */
+    currentCaller(): Promise<Caller | null>;
   }
 }
 
@@ -37,6 +42,15 @@ export function callerOf(request: FastifyRequest): Caller {
     throw new Error(`${request.method} ${request.url} asked for its caller, but its route is public`);
   }
   return caller;
+}
+
+/** Whether two callers are the same one (a client: the same client). */
+export function sameCaller(a: Caller | null, b: Caller | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.role === 'client' || b.role === 'client') {
+    return a.role === 'client' && b.role === 'client' && a.clientId === b.clientId;
+  }
+  return a.role === b.role;
 }
 
 /** Whether the caller may act for this client: staff for every client, a client for itself. */
