@@ -141,7 +141,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): CheckpointedRead
           commands += 1;
         }
       });
-      batch.set(keys.relayMarker, String(events.at(-1)?.position ?? 0));
+      const marker = String(events.at(-1)?.position ?? 0);
+      // Only the batch that creates the groups makes the marker; every other one only moves it. Redis may
+      // lose its data after the marker was looked for (a restart while this batch waits in the
+      // connection's queue): this batch, alone in empty streams, must not set it again as if nothing had
+      // been lost, and the next one finds it missing.
+      if (placing && !placing.groupsCreated) batch.set(keys.relayMarker, marker);
+      else batch.set(keys.relayMarker, marker, 'XX');
       const results = (await batch.exec()) ?? [];
       const failure = results.find(
         ([error], index) =>
