@@ -111,6 +111,12 @@ describe('client tokens', () => {
       `choreo_client_${bob.id}_${secretOf(alice.token)}`,
       `choreo_client_2147483647_${secretOf(alice.token)}`,
       `choreo_client_99999999999_${secretOf(alice.token)}`,
+      // the id written otherwise (a leading zero, zero, a sign) or the prefix in capitals: the hash is of the whole token
+      `choreo_client_0${alice.id}_${secretOf(alice.token)}`,
+      `choreo_client_0_${secretOf(alice.token)}`,
+      `choreo_client_-${alice.id}_${secretOf(alice.token)}`,
+      `choreo_client_+${alice.id}_${secretOf(alice.token)}`,
+      `CHOREO_CLIENT_${alice.id}_${secretOf(alice.token)}`,
       `${alice.token}x`,
     ];
     for (const token of forged) {
