@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { NotFoundError } from '../domain/errors.js';
+import { isSagaEventType, type SagaEnvelope, sagaEnvelopeSchema } from '../domain/events.js';
 import { fromCents } from '../domain/money.js';
+import { replayCommande, statutOf } from '../machines/commande-replay.js';
 import type { Pool } from '../persistence/database.js';
+import { readStream } from '../persistence/event-store.js';
 
 const produitLineSchema = z.object({
   produit_id: z.number().int(),
@@ -58,8 +61,40 @@ export class CommandesQueries {
     const result = await this.pool.query(`SELECT ${COLUMNS} FROM commandes_vue WHERE commande_id = $1`, [
       commandeId,
     ]);
-    if (!result.rows[0]) throw new NotFoundError(`commande ${commandeId} not found`);
-    return toView(result.rows[0]);
+    if (result.rows[0]) return toView(result.rows[0]);
+    // The read model follows the store by milliseconds: a commande checked out an instant ago is read from
+    // its events, so that a 202 is never followed by a 404 for the same commande.
+    const fromStore = await this.fromEventStore(commandeId);
+    if (fromStore === null) throw new NotFoundError(`commande ${commandeId} not found`);
+    return fromStore;
+  }
+
+  /** The view the projection will write, folded from the commande's events; null when it has none. */
+  private async fromEventStore(commandeId: string): Promise<CommandeView | null> {
+    const events: SagaEnvelope[] = [];
+    for (const stored of await readStream(this.pool, commandeId)) {
+      if (!isSagaEventType(stored.event_type)) continue;
+      const parsed = sagaEnvelopeSchema.safeParse(stored);
+      if (parsed.success) events.push(parsed.data);
+    }
+    const [created] = events;
+    if (created?.event_type !== 'CommandeCreee') return null;
+    const { snapshot } = replayCommande(events);
+    if (snapshot === null) return null;
+    return {
+      commande_id: commandeId,
+      client_id: created.data.client_id,
+      magasin_id: created.data.magasin_id,
+      produits: created.data.produits,
+      total: created.data.total,
+      statut: statutOf(snapshot),
+      raison: snapshot.context.raison,
+      historique: events.map(({ event_type, timestamp }) => ({
+        event_type,
+        timestamp: new Date(timestamp).toISOString(),
+      })),
+      created_at: new Date(created.timestamp).toISOString(),
+    };
   }
 
   async list(filter: {

@@ -22,7 +22,7 @@ export const commandeRoutes: FastifyPluginAsyncZod<ApiDependencies> = async (app
       schema: {
         tags: ['commandes'],
         description:
-          "The commande as the read model knows it (it follows the event store within milliseconds). A client sees its own only: another's answers 404.",
+          "The commande as the read model knows it, or, in the milliseconds before the read model has it, as its events tell it. A client sees its own only: another's answers 404.",
         params: z.object({ id: textId }),
         response: { 200: commandeSchema, 400: messageSchema, 404: messageSchema },
       },
