@@ -53,10 +53,14 @@ async function recordAndLoad(
     else commandeIds.push(commandeId);
   }
   // The ids recorded come on the first row only: repeated on every row of a large batch, their array
-  // was most of what the driver parsed.
+  // was most of what the driver parsed. An event at or below where the inbox was pruned is not recorded:
+  // every group had handled it (a consumer that held it while another one took it over and applied it,
+  // say through a network partition, hands it in after its row went), so it is a duplicate.
   const result = await tx.query(
     `WITH recorded AS (
-       INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])
+       INSERT INTO inbox (consumer, event_id)
+       SELECT $1, delivered.event_id FROM unnest($2::uuid[], $4::bigint[]) AS delivered(event_id, position)
+       WHERE delivered.position > coalesce((SELECT position FROM inbox_pruned), 0)
        ON CONFLICT DO NOTHING RETURNING event_id
      )
      SELECT CASE WHEN e.row_number IS NULL OR e.row_number = 1
@@ -67,7 +71,7 @@ async function recordAndLoad(
        FROM events WHERE aggregate_id = ANY($3::text[])
      ) AS e ON true
      ORDER BY e.row_number`,
-    [actor.name, events.map((event) => event.event_id), commandeIds],
+    [actor.name, events.map((event) => event.event_id), commandeIds, events.map((event) => event.position)],
   );
   const { recorded } = recordedRowSchema.parse(result.rows[0]);
   const notSeenBefore = new Set(recorded.map((id) => id.toLowerCase()));
