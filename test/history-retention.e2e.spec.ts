@@ -5,12 +5,14 @@ import { handleOnce, pruneInbox, type ServiceActor } from '../src/actors/service
 import { parseSagaEnvelope } from '../src/domain/events.js';
 import { appendToStream } from '../src/persistence/event-store.js';
 import { describeOnBus } from './support/buses.js';
+import { deadLettersOf } from './support/dead-letters.js';
 import { eventually } from './support/eventually.js';
 import { Shop } from './support/shop.js';
 import { TestSystem } from './support/test-system.js';
 
 const countRow = z.object({ count: z.coerce.number().int() });
 const positionRow = z.object({ position: z.coerce.number().int() });
+const GROUPS = ['stock-service', 'client-service', 'ventes-service', 'commande-saga'];
 
 // The rule on the PostgreSQL bus (on Redis Streams, test/redis-recovery.e2e.spec.ts): each group's
 // checkpoint is its low-water mark, and the inbox goes at or below the lowest.
@@ -99,6 +101,42 @@ describeOnBus('postgres', 'The inbox and the idempotency keys stop growing with 
     expect((await shop.finalCommande(waiting)).statut).toBe('vente_confirmee');
     expect(await shop.solde(client)).toBe(94);
     expect((await one(countRow, 'SELECT count(*) FROM ventes')).count).toBe(6);
+  });
+
+  it('keeps the pruning below a dead letter until it is re-driven, which then applies it once', async () => {
+    // given a payment the sales service dead-letters (a constraint stands for a bug in it), then fixed
+    await system.choreo.pool.query('ALTER TABLE ventes ADD CONSTRAINT ventes_closed CHECK (false) NOT VALID');
+    const magasin = await shop.magasin();
+    const produit = await shop.produit(1);
+    await shop.setStock(magasin, produit, 50);
+    const client = await shop.client(100);
+    const poisoned = await shop.order(client, magasin, [[produit, 1]]);
+    const letter = await eventually(
+      async () => (await deadLettersOf(system.api)).find((candidate) => candidate.group === 'ventes-service'),
+      (found) => found !== undefined,
+      { description: 'the payment to be dead-lettered by the sales service' },
+    );
+    await system.choreo.pool.query('ALTER TABLE ventes DROP CONSTRAINT ventes_closed');
+    const payment = Number(letter?.fields.position);
+    expect(payment).toBeGreaterThan(0);
+
+    // when every group's checkpoint is past it (an order after it completes) and the inbox is pruned
+    const after = await shop.order(client, magasin, [[produit, 1]]);
+    expect((await shop.finalCommande(after)).statut).toBe('vente_confirmee');
+    const head = (await one(positionRow, 'SELECT max(position) AS position FROM events')).position;
+    await eventually(oldestCheckpoint, (position) => position >= head, {
+      description: 'every group checkpoint to pass the order after the dead letter',
+    });
+    await pruneInbox(system.choreo.pool, await system.choreo.bus.handledThrough(), GROUPS);
+
+    // then the pruning stayed below the dead letter
+    expect(await prunedThrough()).toBeLessThan(payment);
+
+    // and once re-driven, the payment is applied, once
+    expect((await system.api.post(`/api/dead-letters/${letter?.id}/rejouer`)).status).toBe(202);
+    expect((await shop.finalCommande(poisoned)).statut).toBe('vente_confirmee');
+    const sales = await one(countRow, 'SELECT count(*) FROM ventes WHERE commande_id = $1', [poisoned]);
+    expect(sales.count).toBe(1);
   });
 
   it('forgets Idempotency-Keys older than IDEMPOTENCY_KEY_RETENTION_MS, and recognises the others', async () => {

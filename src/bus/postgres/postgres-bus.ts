@@ -18,6 +18,7 @@ const MAX_COUNTED_LAG = 100_000;
 
 const lagRowSchema = z.object({ event_type: z.string(), behind: z.number().int() });
 const checkpointRowSchema = z.object({ name: z.string(), position: z.number().int() });
+const oldestDeadLetterRowSchema = z.object({ position: z.coerce.number().int().nullable() });
 
 /**
  * The event store is the bus: each consumer group reads it by position from its own checkpoint, woken
@@ -68,13 +69,16 @@ export class PostgresBus implements Bus {
   }
 
   /**
-   * The lowest checkpoint of the consumer groups (a group not started yet: 0). A group's checkpoint moves
-   * only once every event before it was applied or dead-lettered, and a crash replays only what is after
-   * it; a re-drive applies a dead letter again for its own group alone, which never recorded it (it failed
-   * there), so nothing at or below this position reaches a group twice.
+   * The lowest checkpoint of the consumer groups (a group not started yet: 0), and below the oldest dead
+   * letter. A group's checkpoint moves only once every event before it was applied or dead-lettered, and a
+   * crash replays only what is after it, so nothing at or below this position reaches a group twice. A
+   * dead letter is the exception: its checkpoint passed it, and a re-drive delivers it to its group again;
+   * an event at or below the pruned position is taken as handled by every group (handleOnce), so the
+   * pruning stays below it until it is re-driven and applied.
    */
   async handledThrough(): Promise<number> {
     const groups = [...new Set([...this.options.groupsByStream.values()].flat())];
+    if (groups.length === 0) return 0;
     const checkpoints = await this.options.pool.query(
       'SELECT name, position FROM checkpoints WHERE name = ANY($1::text[])',
       [groups.map(busCheckpointName)],
@@ -85,8 +89,16 @@ export class PostgresBus implements Bus {
         return [name, position];
       }),
     );
-    if (groups.length === 0) return 0;
-    return Math.min(...groups.map((group) => positions.get(busCheckpointName(group)) ?? 0));
+    const oldestLetter = oldestDeadLetterRowSchema.parse(
+      (await this.options.pool.query('SELECT min(position) AS position FROM bus_dead_letters')).rows[0],
+    ).position;
+    return Math.max(
+      0,
+      Math.min(
+        oldestLetter === null ? Number.POSITIVE_INFINITY : oldestLetter - 1,
+        ...groups.map((group) => positions.get(busCheckpointName(group)) ?? 0),
+      ),
+    );
   }
 
   async probe(): Promise<void> {
