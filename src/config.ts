@@ -85,40 +85,49 @@ const operatorToken = (variable: string) =>
       .optional(),
   );
 
-const envSchema = z.object({
-  DATABASE_URL: optionalString,
-  REDIS_URL: optionalString,
-  BUS: z.enum(['auto', 'redis', 'postgres']).default('auto'),
-  BUS_REBIND: z
-    .enum(['0', '1', 'true', 'false', ''])
-    .default('0')
-    .transform((value) => value === '1' || value === 'true'),
-  CHOREO_DATA_DIR: optionalString,
-  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(DEFAULT_EMBEDDED_POSTGRES_PORT),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().default('0.0.0.0'),
-  ACTORS: actorsSchema.default([...ACTOR_NAMES]),
-  STREAM_PREFIX: z.string().default(''),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
-  SAGA_DEADLINE_MS: z.coerce.number().int().positive().default(60_000),
-  CONSUMER_CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
-  CONSUMER_MAX_DELIVERIES: z.coerce.number().int().positive().default(5),
-  STREAM_RETENTION_MS: z.coerce.number().int().min(0).default(600_000),
-  STREAM_LENGTH_WARNING: z.coerce.number().int().min(1).default(DEFAULT_STREAM_LENGTH_WARNING),
-  CHECKOUT_RATE_LIMIT: z.coerce.number().min(0).default(DEFAULT_CHECKOUT_RATE_LIMIT),
-  CHECKOUT_RATE_BURST: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_RATE_BURST),
-  CHECKOUT_MAX_WAITING: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_MAX_WAITING),
-  IDEMPOTENCY_KEY_RETENTION_MS: z.coerce
-    .number()
-    .int()
-    .min(60_000)
-    .default(DEFAULT_IDEMPOTENCY_KEY_RETENTION_MS),
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(DEFAULT_BODY_LIMIT_BYTES),
-  CORS_ORIGINS: optionalString.pipe(corsOriginsSchema.optional()),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  CHOREO_ADMIN_TOKEN: operatorToken('CHOREO_ADMIN_TOKEN'),
-  CHOREO_METRICS_TOKEN: operatorToken('CHOREO_METRICS_TOKEN'),
-});
+const envSchema = z
+  .object({
+    DATABASE_URL: optionalString,
+    REDIS_URL: optionalString,
+    BUS: z.enum(['auto', 'redis', 'postgres']).default('auto'),
+    BUS_REBIND: z
+      .enum(['0', '1', 'true', 'false', ''])
+      .default('0')
+      .transform((value) => value === '1' || value === 'true'),
+    CHOREO_DATA_DIR: optionalString,
+    EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(DEFAULT_EMBEDDED_POSTGRES_PORT),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().default('0.0.0.0'),
+    ACTORS: actorsSchema.default([...ACTOR_NAMES]),
+    STREAM_PREFIX: z.string().default(''),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
+    SAGA_DEADLINE_MS: z.coerce.number().int().positive().default(60_000),
+    CONSUMER_CLAIM_IDLE_MS: z.coerce.number().int().positive().default(30_000),
+    CONSUMER_MAX_DELIVERIES: z.coerce.number().int().positive().default(5),
+    STREAM_RETENTION_MS: z.coerce.number().int().min(0).default(600_000),
+    STREAM_LENGTH_WARNING: z.coerce.number().int().min(1).default(DEFAULT_STREAM_LENGTH_WARNING),
+    CHECKOUT_RATE_LIMIT: z.coerce.number().min(0).default(DEFAULT_CHECKOUT_RATE_LIMIT),
+    CHECKOUT_RATE_BURST: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_RATE_BURST),
+    CHECKOUT_MAX_WAITING: z.coerce.number().int().min(1).default(DEFAULT_CHECKOUT_MAX_WAITING),
+    IDEMPOTENCY_KEY_RETENTION_MS: z.coerce
+      .number()
+      .int()
+      .min(60_000)
+      .default(DEFAULT_IDEMPOTENCY_KEY_RETENTION_MS),
+    BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(DEFAULT_BODY_LIMIT_BYTES),
+    CORS_ORIGINS: optionalString.pipe(corsOriginsSchema.optional()),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    CHOREO_ADMIN_TOKEN: operatorToken('CHOREO_ADMIN_TOKEN'),
+    CHOREO_METRICS_TOKEN: operatorToken('CHOREO_METRICS_TOKEN'),
+  })
+  .refine(
+    (env) => env.CHOREO_METRICS_TOKEN === undefined || env.CHOREO_METRICS_TOKEN !== env.CHOREO_ADMIN_TOKEN,
+    {
+      path: ['CHOREO_METRICS_TOKEN'],
+      // The same token for both would make staff a reader of /metrics only: say so rather than lock staff out.
+      message: 'must differ from CHOREO_ADMIN_TOKEN (Prometheus gets a token good for /metrics only)',
+    },
+  );
 
 export interface Config {
   /** The PostgreSQL to use; after `resolveDatabase`, the embedded server's when that one is used. */

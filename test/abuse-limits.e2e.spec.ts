@@ -363,6 +363,10 @@ describe('the configuration of the limits', () => {
       corsOrigins: [],
     });
     expect(() => loadConfig({ CORS_ORIGINS: 'http://shop.example/' })).toThrow(/CORS_ORIGINS/);
+    const sameToken = 'one-token-for-staff-and-prometheus';
+    expect(() => loadConfig({ CHOREO_ADMIN_TOKEN: sameToken, CHOREO_METRICS_TOKEN: sameToken })).toThrow(
+      /CHOREO_METRICS_TOKEN: must differ from CHOREO_ADMIN_TOKEN/,
+    );
     expect(() => loadConfig({ CORS_ORIGINS: '*' })).toThrow(/CORS_ORIGINS/);
     expect(() => loadConfig({ CHECKOUT_RATE_BURST: '0' })).toThrow(/CHECKOUT_RATE_BURST/);
     expect(() => loadConfig({ BODY_LIMIT_BYTES: '10' })).toThrow(/BODY_LIMIT_BYTES/);
