@@ -4,10 +4,11 @@
  * only takes what the machine leaves idle. Then one line per group: the mutants killed, by a failing
  * test or by a timeout, and those that survived. Long (see docs/testing.md): not part of `npm test`.
  *
- *   npm run mutation                          every group
- *   npm run mutation -- machines              one group
- *   npm run mutation -- actors-saga --force        every mutant again, not only those whose code or tests changed
- *   npm run mutation -- event-store --concurrency 2
+ *   npm run mutation                                  every group
+ *   npm run mutation -- machines                      one group
+ *   npm run mutation -- actors-saga --force           every mutant again, not only what changed (needed
+ *                                                     after adding tests: see docs/testing.md)
+ *   npm run mutation -- event-store --concurrency 2    two test runners, on a quiet machine
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
