@@ -1,5 +1,5 @@
 /**
- * `npm run mutation [group…] [-- stryker options]`: mutation testing of the groups of stryker.config.mjs
+ * `npm run mutation -- [group…] [stryker options]`: mutation testing of the groups of stryker.config.mjs
  * (all of them by default), one after the other, each incremental, at the lowest CPU priority so that it
  * only takes what the machine leaves idle. Then one line per group: the mutants killed, by a failing
  * test or by a timeout, and those that survived. Long (see docs/testing.md): not part of `npm test`.
