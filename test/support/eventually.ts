@@ -19,7 +19,11 @@ export async function eventually<T>(
       lastError = error;
     }
     if (Date.now() > deadline) {
-      const seen = lastError instanceof Error ? `error: ${lastError.message}` : JSON.stringify(last);
+      const seen =
+        lastError instanceof Error
+          ? `error: ${lastError.message}`
+          : // A BigInt (a transaction id, a position read as int8) has no JSON form of its own.
+            JSON.stringify(last, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value));
       throw new Error(`timed out waiting for ${options.description ?? 'condition'}; last seen: ${seen}`);
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
