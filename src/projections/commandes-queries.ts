@@ -53,17 +53,30 @@ function toView(row: unknown): CommandeView {
   };
 }
 
+const versionsSchema = z.object({
+  version: z.number().int(),
+  stream_version: z.number().int().nullable(),
+});
+
 /** Queries answered from the commandes read model, never by asking the services. */
 export class CommandesQueries {
   constructor(private readonly pool: Pool) {}
 
   async get(commandeId: string): Promise<CommandeView> {
-    const result = await this.pool.query(`SELECT ${COLUMNS} FROM commandes_vue WHERE commande_id = $1`, [
-      commandeId,
-    ]);
-    if (result.rows[0]) return toView(result.rows[0]);
-    // The read model follows the store by milliseconds: a commande checked out an instant ago is read from
-    // its events, so that a 202 is never followed by a 404 for the same commande.
+    const result = await this.pool.query(
+      `SELECT ${COLUMNS}, version,
+              (SELECT max(version) FROM events WHERE aggregate_id = $1) AS stream_version
+       FROM commandes_vue WHERE commande_id = $1`,
+      [commandeId],
+    );
+    const row = result.rows[0];
+    if (row !== undefined) {
+      const { version, stream_version } = versionsSchema.parse(row);
+      if (stream_version === null || version >= stream_version) return toView(row);
+    }
+    // The read model follows the store by milliseconds: a commande it does not have yet (checked out an
+    // instant ago), or has behind its events, is read from the events. A 202 is never followed by a 404,
+    // and a reader never sees a commande go back to an earlier state.
     const fromStore = await this.fromEventStore(commandeId);
     if (fromStore === null) throw new NotFoundError(`commande ${commandeId} not found`);
     return fromStore;
