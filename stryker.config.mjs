@@ -52,6 +52,8 @@ const GROUPS = {
       'test/redelivery.e2e.spec.ts',
       'test/checkout-together.e2e.spec.ts',
       'test/bounded-memory.e2e.spec.ts',
+      'test/saga-catch-up.e2e.spec.ts',
+      'test/checkout-batch-and-inbox.e2e.spec.ts',
     ],
     ignoreStatic: true,
   },
