@@ -11,7 +11,7 @@ import { listCommandes } from './commande-list.js';
 import type { DemoLoad } from './demo-load.js';
 import type { ChangeFilter, ChangeScope, LiveFeed } from './live-feed.js';
 import { machinePicture } from './machine-picture.js';
-import type { ActorState, ProcessRegistry } from './process-registry.js';
+import { type ActorState, type ProcessRegistry, processSchema } from './process-registry.js';
 import { SseConnection } from './sse-connection.js';
 
 /** What pauses and resumes the actors of the process that receives the request (Choreo). */
@@ -61,21 +61,6 @@ function scopeOf(caller: Caller): ChangeScope {
   // The access control lets only staff and clients reach the explorer's `client` routes.
   throw new Error(`the explorer has no view for the ${caller.role} role`);
 }
-
-const processSchema = z.object({
-  process_id: z.string(),
-  hostname: z.string(),
-  pid: z.number().int(),
-  bus: z.string(),
-  actors: z.array(z.string()),
-  consumers: z.array(z.string()),
-  paused: z.array(z.string()),
-  api_url: z.string().nullable(),
-  started_at: z.string(),
-  heartbeat_at: z.string(),
-  alive: z.boolean(),
-  self: z.boolean(),
-});
 
 const actorStateSchema = z.object({
   process_id: z.string(),

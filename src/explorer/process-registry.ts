@@ -16,36 +16,27 @@ export interface ActorState {
   paused: boolean;
 }
 
-export interface ProcessRow {
-  process_id: string;
-  hostname: string;
-  pid: number;
-  bus: string;
-  actors: string[];
-  /** The actors that read the bus, which can be paused. */
-  consumers: string[];
-  paused: string[];
-  api_url: string | null;
-  started_at: string;
-  heartbeat_at: string;
-  alive: boolean;
-  /** The process that answered this request. */
-  self: boolean;
-}
-
-const rowSchema = z.object({
+/** A process as the explorer shows it (GET /api/processes). */
+export const processSchema = z.object({
   process_id: z.string(),
   hostname: z.string(),
   pid: z.number().int(),
   bus: z.string(),
   actors: z.array(z.string()),
+  /** The actors that read the bus, which can be paused. */
   consumers: z.array(z.string()),
   paused: z.array(z.string()),
   api_url: z.string().nullable(),
-  started_at: z.date(),
-  heartbeat_at: z.date(),
+  started_at: z.string(),
+  heartbeat_at: z.string(),
   alive: z.boolean(),
+  /** The process that answered this request. */
+  self: z.boolean(),
 });
+export type ProcessRow = z.infer<typeof processSchema>;
+
+/** Its row in choreo_processes, as pg reads it back. */
+const rowSchema = processSchema.omit({ self: true }).extend({ started_at: z.date(), heartbeat_at: z.date() });
 
 /**
  * Each process says it is alive every 2 s in `choreo_processes` (migration 010), with the actors it hosts
