@@ -26,6 +26,19 @@ const countRow = z.object({ count: z.coerce.number().int() });
 const groupInfo = z.object({ name: z.string(), pending: z.number(), 'last-delivered-id': z.string() });
 const eventRows = z.array(z.object({ position: z.coerce.number().int(), event_type: z.string() }));
 
+async function rowsOf(system: TestSystem, sql: string, values: unknown[] = []): Promise<unknown[]> {
+  return (await system.choreo.pool.query(sql, values)).rows;
+}
+
+/** Each consumer group's recorded position (consumer_group_positions). */
+async function groupPositionsOf(system: TestSystem): Promise<Map<string, number>> {
+  return new Map(
+    positionRows
+      .parse(await rowsOf(system, 'SELECT consumer_group, position FROM consumer_group_positions'))
+      .map(({ consumer_group, position }) => [consumer_group, position]),
+  );
+}
+
 // Redis only, on a Redis of its own: FLUSHALL must not touch the Redis other test files share.
 describeOnBus('redis', 'Recovery after Redis loses its data costs what was lost', () => {
   let redisServer: RedisServer;
@@ -50,14 +63,8 @@ describeOnBus('redis', 'Recovery after Redis loses its data costs what was lost'
     await redisServer?.kill();
   });
 
-  const query = async (sql: string, values: unknown[] = []): Promise<unknown[]> =>
-    (await system.choreo.pool.query(sql, values)).rows;
-  const groupPositions = async (): Promise<Map<string, number>> =>
-    new Map(
-      positionRows
-        .parse(await query('SELECT consumer_group, position FROM consumer_group_positions'))
-        .map(({ consumer_group, position }) => [consumer_group, position]),
-    );
+  const query = (sql: string, values: unknown[] = []) => rowsOf(system, sql, values);
+  const groupPositions = () => groupPositionsOf(system);
   const inboxPrunedThrough = async (): Promise<number> =>
     prunedRow.parse((await query('SELECT position FROM inbox_pruned'))[0]).position;
   const inboxRowsAtOrBelow = async (position: number): Promise<number> =>
@@ -250,14 +257,8 @@ describeOnBus('redis', 'Recovery after Redis loses its data, with a relay that d
     await redisServer?.kill();
   });
 
-  const query = async (sql: string, values: unknown[] = []): Promise<unknown[]> =>
-    (await system.choreo.pool.query(sql, values)).rows;
-  const groupPositions = async (): Promise<Map<string, number>> =>
-    new Map(
-      positionRows
-        .parse(await query('SELECT consumer_group, position FROM consumer_group_positions'))
-        .map(({ consumer_group, position }) => [consumer_group, position]),
-    );
+  const query = (sql: string, values: unknown[] = []) => rowsOf(system, sql, values);
+  const groupPositions = () => groupPositionsOf(system);
   const relayCheckpoint = async (): Promise<number> =>
     prunedRow.parse((await query("SELECT position FROM checkpoints WHERE name = 'outbox-relay'"))[0])
       .position;
