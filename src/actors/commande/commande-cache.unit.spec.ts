@@ -33,6 +33,10 @@ const accepte = envelope(3, {
   event_type: 'PaiementAccepte',
   data: { client_id: 1, magasin_id: 1, total: 2 },
 });
+const vendue = envelope(4, {
+  event_type: 'VenteConfirmee',
+  data: { client_id: 1, magasin_id: 1, vente_id: 1, total: 2 },
+});
 
 describe('the commandes a process remembers', () => {
   it('follows a commande event by event, as its replay would', () => {
@@ -75,10 +79,6 @@ describe('the commandes a process remembers', () => {
 
   it('lets a commande go once it is final, and keeps the others', () => {
     const cache = new CommandeCache();
-    const vendue = envelope(4, {
-      event_type: 'VenteConfirmee',
-      data: { client_id: 1, magasin_id: 1, vente_id: 1, total: 2 },
-    });
     for (const event of [creee, reserve, accepte]) cache.observe(event);
     cache.releaseFinished([COMMANDE]);
     expect(cache.atLeast(COMMANDE, 3)?.version).toBe(3);
@@ -87,6 +87,46 @@ describe('the commandes a process remembers', () => {
     cache.releaseFinished([COMMANDE]);
     expect(cache.atLeast(COMMANDE, 1)).toBeUndefined();
     expect(cache.size).toBe(0);
+  });
+
+  it('does not follow a commande whose creation it has not seen', () => {
+    const cache = new CommandeCache();
+    cache.observe(reserve);
+
+    expect(cache.atLeast(COMMANDE, 1)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('takes from the store a later version of a commande it follows', () => {
+    const cache = new CommandeCache();
+    cache.observe(creee);
+    cache.remember(rehydrate(COMMANDE, [creee, reserve]));
+
+    expect(cache.atLeast(COMMANDE, 2)?.version).toBe(2);
+  });
+
+  it('counts a commande read again from the store as recently used', () => {
+    const cache = new CommandeCache(2);
+    const creation = (id: string) => ({ ...creee, aggregate_id: id, correlation_id: id });
+    cache.remember(rehydrate('cmd-a', [creation('cmd-a')]));
+    cache.remember(rehydrate('cmd-b', [creation('cmd-b')]));
+    cache.remember(rehydrate('cmd-a', [creation('cmd-a')]));
+    cache.observe(creation('cmd-c'));
+
+    expect(cache.atLeast('cmd-a', 1)).toBeDefined();
+    expect(cache.atLeast('cmd-b', 1)).toBeUndefined();
+  });
+
+  it('lets go of finished commandes among ones it does not know or has forgotten', () => {
+    const cache = new CommandeCache();
+    const other = 'cmd-forgotten';
+    cache.observe({ ...creee, aggregate_id: other, correlation_id: other });
+    cache.forget([other]);
+    for (const event of [creee, reserve, accepte, vendue]) cache.observe(event);
+
+    cache.releaseFinished(['cmd-unknown', other, COMMANDE]);
+
+    expect(cache.atLeast(COMMANDE, 1)).toBeUndefined();
   });
 
   it('refuses a commande that holds more than its committed events', () => {
