@@ -8,7 +8,7 @@
  *
  * MUTATION_TEST_FILES (comma-separated globs) runs other tests than the group's: to see quickly what the
  * tests of one module kill, e.g. `MUTATION_GROUP=actors-saga MUTATION_TEST_FILES=src/actors/commande/*.spec.ts
- * npx stryker run stryker.config.mjs --mutate src/actors/commande/saga-actor.ts --incremental false`.
+ * npx stryker run stryker.config.mjs --mutate src/actors/commande/saga-actor.ts --force --incrementalFile /tmp/one-module.json`.
  */
 import { defineConfig } from 'vitest/config';
 import { mutationGroup } from './stryker.config.mjs';

@@ -1,9 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
-import { handleOnce, pruneInbox, type ServiceActor } from '../src/actors/service-actor.js';
-import { parseSagaEnvelope } from '../src/domain/events.js';
-import { appendToStream } from '../src/persistence/event-store.js';
+import { pruneInbox } from '../src/persistence/history-retention.js';
 import { describeOnBus } from './support/buses.js';
 import { deadLettersOf } from './support/dead-letters.js';
 import { eventually } from './support/eventually.js';
@@ -165,60 +162,5 @@ describeOnBus('postgres', 'The inbox and the idempotency keys stop growing with 
     expect(await shop.checkout(client, magasin, 'recent-key')).toBe(recent);
     await shop.addToCart(client, produit, 1);
     expect(await shop.checkout(client, magasin, 'old-key')).not.toBe(old);
-  });
-});
-
-// No bus: the test hands the event to an actor itself, as a consumer does.
-describe('an event handed in after its inbox row was pruned', () => {
-  let system: TestSystem;
-
-  beforeAll(async () => {
-    system = await TestSystem.start('inbox_after_pruning', { bus: 'postgres', actors: [] });
-  });
-  afterAll(async () => {
-    await system?.stop();
-  });
-
-  it('is skipped: every group had handled it (a consumer that held it while another one applied it)', async () => {
-    const { pool } = system.choreo;
-    const applied: string[] = [];
-    const actor: ServiceActor = {
-      name: 'counting-service',
-      streams: ['commande.evenements'],
-      handles: ['CommandeCreee'],
-      async handle(_session, event) {
-        applied.push(event.event_id);
-      },
-    };
-    // given an event applied by one consumer of the group
-    const [stored] = await appendToStream(pool, `cmd-${randomUUID()}`, 0, [
-      {
-        event_type: 'CommandeCreee',
-        source: 'panier-service',
-        causation_id: null,
-        data: {
-          client_id: 1,
-          magasin_id: 1,
-          produits: [{ produit_id: 1, quantite: 1, prix_unitaire: 1, sous_total: 1 }],
-          total: 1,
-        },
-      },
-    ]);
-    if (!stored) throw new Error('nothing appended');
-    const event = parseSagaEnvelope(stored);
-    expect(await handleOnce(pool, actor, event)).toBe('applied');
-
-    // and the inbox pruned past it, every group having handled it
-    expect(await pruneInbox(pool, stored.position, [actor.name])).toEqual({
-      position: stored.position,
-      rows: 1,
-    });
-
-    // when another consumer, which held it all along, hands it in
-    const outcome = await handleOnce(pool, actor, event);
-
-    // then it is not applied again
-    expect(outcome).toBe('duplicate');
-    expect(applied).toEqual([event.event_id]);
   });
 });

@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import { RepeatedFailure } from '../observability/repeated-failure.js';
 import type { Pool } from '../persistence/database.js';
+import { pruneInbox } from '../persistence/history-retention.js';
 import { pruneIdempotencyKeys } from './panier/checkout.js';
-import { pruneInbox } from './service-actor.js';
 
 export interface HistoryRetentionOptions {
   pool: Pool;
