@@ -130,24 +130,25 @@ export async function advanceSagas(
   }
 
   const step: SagaStep & { leftOver: SagaEnvelope[] } = { transitions: [], refused: [], leftOver: [] };
-  const writes: SagaWrite[] = [];
-  const foldedOf = new Map<string, SagaStep>();
+  const folds: (SagaStep & { write: SagaWrite })[] = [];
   for (const [commandeId, events] of pending) {
     const folded = foldSaga(commandeId, rows.get(commandeId) ?? null, events, deadlineMs);
-    foldedOf.set(commandeId, folded);
-    if (folded.write) writes.push(folded.write);
+    if (folded.write) folds.push({ ...folded, write: folded.write });
     else step.refused.push(...folded.refused);
   }
-  const written = await writeSagaRows(pool, writes);
-  for (const write of writes) {
+  const written = await writeSagaRows(
+    pool,
+    folds.map((fold) => fold.write),
+  );
+  for (const { write, transitions, refused } of folds) {
     // A lost race counts nothing: its notifications are folded again, and counted then.
     if (!written.has(write.commandeId)) {
       cache.forget(write.commandeId);
       step.leftOver.push(...(byCommande.get(write.commandeId) ?? []));
       continue;
     }
-    step.transitions.push(...(foldedOf.get(write.commandeId)?.transitions ?? []));
-    step.refused.push(...(foldedOf.get(write.commandeId)?.refused ?? []));
+    step.transitions.push(...transitions);
+    step.refused.push(...refused);
     if (write.final) cache.forget(write.commandeId);
     else cache.remember(write.commandeId, write.row);
   }
