@@ -138,6 +138,21 @@ describe('a commande read from its stream and appended to', () => {
     expect([otherAfter.version, statutOfCommande(otherAfter)]).toEqual([2, 'stock_reserve']);
   });
 
+  it('takes commandes already rehydrated as they are, without reading their streams', async () => {
+    // A copy rehydrated before the commande moved on: the session must work on it, not on the table.
+    const commandeId = await order();
+    const earlier = await withTransaction(pool, (tx) => loadCommande(tx, commandeId));
+    await fixture.reserveStock(commandeId);
+
+    const adopted = await withTransaction(pool, async (tx) => {
+      const session = new CommandeSession(tx);
+      session.adopt([earlier]);
+      return session.load(commandeId);
+    });
+
+    expect(adopted).toBe(earlier);
+  });
+
   it('seeds the commandes asked for from events read by the caller, passing over those of other commandes', async () => {
     const asked = await reservedOrder();
     const notAsked = await order();

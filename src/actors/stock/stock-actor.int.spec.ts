@@ -75,8 +75,26 @@ describe('the stock service deciding on an order', () => {
     };
   }
 
-  it('reserves every line when all are in stock, the lines in product id order', async () => {
-    const { magasin, low, mid, high } = await storeWith([5, 5, 5]);
+  function paiementRembourse(magasin: number): NewEvent {
+    return {
+      event_type: 'PaiementRembourse',
+      source: 'client-service',
+      causation_id: null,
+      data: { client_id: clientId, magasin_id: magasin, total: 3, raison: 'delai_du_test' },
+    };
+  }
+
+  function stockLibere(magasin: number): NewEvent {
+    return {
+      event_type: 'StockLibere',
+      source: 'stock-service',
+      causation_id: null,
+      data: { magasin_id: magasin, produits: [], raison: 'paiement_refuse' },
+    };
+  }
+
+  it('reserves every line when all are in stock, down to the last unit, the lines in product id order', async () => {
+    const { magasin, low, mid, high } = await storeWith([3, 5, 1]);
     const commandeId = await fixture.order(clientId, magasin, [
       [high, 1, 1],
       [mid, 2, 1],
@@ -98,8 +116,9 @@ describe('the stock service deciding on an order', () => {
       ],
       total: 6,
     });
-    expect(await fixture.stockOf(magasin, low)).toMatchObject({ quantite: 2, reservee: 3 });
-    expect(await fixture.stockOf(magasin, high)).toMatchObject({ quantite: 4, reservee: 1 });
+    expect(await fixture.stockOf(magasin, low)).toMatchObject({ quantite: 0, reservee: 3 });
+    expect(await fixture.stockOf(magasin, mid)).toMatchObject({ quantite: 3, reservee: 2 });
+    expect(await fixture.stockOf(magasin, high)).toMatchObject({ quantite: 0, reservee: 1 });
   });
 
   it('refuses the whole order when a line is short, naming each missing product in id order', async () => {
@@ -159,12 +178,11 @@ describe('the stock service deciding on an order', () => {
   it('gives the stock back after a refund, with the refund reason', async () => {
     const { magasin, low, high, commandeId } = await reservedOrder();
     await fixture.acceptPayment(commandeId);
-    await fixture.append(commandeId, expiree('paiement_accepte', 'delai_du_test'), {
-      event_type: 'PaiementRembourse',
-      source: 'client-service',
-      causation_id: null,
-      data: { client_id: clientId, magasin_id: magasin, total: 3, raison: 'delai_du_test' },
-    });
+    await fixture.append(
+      commandeId,
+      expiree('paiement_accepte', 'delai_du_test'),
+      paiementRembourse(magasin),
+    );
 
     expect(await deliver(commandeId, 'PaiementRembourse')).toBe('applied');
 
@@ -219,14 +237,9 @@ describe('the stock service deciding on an order', () => {
     expect(await fixture.stockOf(magasin, low)).toMatchObject({ quantite: 5, reservee: 0 });
   });
 
-  it('refuses to release the stock of a commande that is no longer waiting for it', async () => {
+  it('refuses to release the stock after a refused payment when it was released already', async () => {
     const { magasin, low, commandeId } = await reservedOrder();
-    await fixture.append(commandeId, paiementRefuse(magasin), {
-      event_type: 'StockLibere',
-      source: 'stock-service',
-      causation_id: null,
-      data: { magasin_id: magasin, produits: [], raison: 'paiement_refuse' },
-    });
+    await fixture.append(commandeId, paiementRefuse(magasin), stockLibere(magasin));
 
     expect(await deliver(commandeId, 'PaiementRefuse')).toBe('refused');
 
@@ -237,5 +250,41 @@ describe('the stock service deciding on an order', () => {
       'StockLibere',
     ]);
     expect(await fixture.stockOf(magasin, low)).toMatchObject({ quantite: 3, reservee: 2 });
+  });
+
+  it('refuses to release the stock after a refund when it was released already', async () => {
+    const { magasin, low, commandeId } = await reservedOrder();
+    await fixture.acceptPayment(commandeId);
+    await fixture.append(
+      commandeId,
+      expiree('paiement_accepte'),
+      paiementRembourse(magasin),
+      stockLibere(magasin),
+    );
+
+    expect(await deliver(commandeId, 'PaiementRembourse')).toBe('refused');
+
+    expect((await eventTypesOf(pool, commandeId)).filter((type) => type === 'StockLibere')).toHaveLength(1);
+    expect(await fixture.stockOf(magasin, low)).toMatchObject({ quantite: 3, reservee: 2 });
+  });
+
+  it('turns the reservation of a confirmed sale into sold stock', async () => {
+    const { magasin, low, high, commandeId } = await reservedOrder();
+    await fixture.acceptPayment(commandeId);
+    await fixture.append(commandeId, {
+      event_type: 'VenteConfirmee',
+      source: 'ventes-service',
+      causation_id: null,
+      data: { vente_id: 1, client_id: clientId, magasin_id: magasin, total: 3 },
+    });
+
+    expect(await deliver(commandeId, 'VenteConfirmee')).toBe('applied');
+
+    expect(await fixture.stockOf(magasin, low)).toEqual({ quantite: 3, reservee: 0, vendue: 2 });
+    expect(await fixture.stockOf(magasin, high)).toEqual({ quantite: 4, reservee: 0, vendue: 1 });
+    expect(await reservationsOf(commandeId)).toEqual([
+      { produit_id: low, statut: 'vendue' },
+      { produit_id: high, statut: 'vendue' },
+    ]);
   });
 });
