@@ -29,14 +29,15 @@ const GROUPS = {
     ],
     ignoreStatic: false,
   },
-  // The actors are tested end to end: their tests start a real choreo on PostgreSQL (and Redis for the
-  // redelivery test), a few seconds a mutant. So each actor group runs only the tests that call its actors
-  // by name, and a static mutant (code run only while a system starts, outside any test) is left out and
+  // The actors are tested at two levels: integration tests beside each module, which call it on a real
+  // PostgreSQL (milliseconds a test), and end-to-end tests, which start a real choreo on PostgreSQL (and
+  // Redis for the redelivery test), a few seconds a mutant. Each actor group runs only the tests that call
+  // its actors by name, and a static mutant (code run only while a system starts, outside any test) is left out and
   // counted as "ignored" rather than run against every test. The repositories behind the catalogue, cart
   // and client routes, and the metrics wiring (actor-host.ts), are tested through the HTTP API, not here.
   //
-  // The saga and what every service shares: the saga actor and its deadlines, the inbox (exactly once),
-  // the commande cache, and the checkout batcher.
+  // The saga and what every service shares: the saga actor and its deadlines, the inbox (exactly once)
+  // and its pruning, the commande cache, and the checkout batcher.
   'actors-saga': {
     mutate: [
       'src/actors/service-actor.ts',
@@ -44,9 +45,11 @@ const GROUPS = {
       'src/actors/commande/deadline-scheduler.ts',
       'src/actors/commande/commande-cache.ts',
       'src/actors/panier/checkout-batcher.ts',
+      'src/persistence/history-retention.ts',
     ],
     testFiles: [
       'src/actors/**/*.spec.ts',
+      'src/persistence/history-retention.int.spec.ts',
       'test/saga-batch.e2e.spec.ts',
       'test/commande-cache.e2e.spec.ts',
       'test/redelivery.e2e.spec.ts',
@@ -67,6 +70,10 @@ const GROUPS = {
       'src/actors/ventes/ventes-actor.ts',
     ],
     testFiles: [
+      'src/actors/commande/commande-stream.int.spec.ts',
+      'src/actors/stock/stock-actor.int.spec.ts',
+      'src/actors/client/client-actor.int.spec.ts',
+      'src/actors/ventes/ventes-actor.int.spec.ts',
       'test/service-batches.e2e.spec.ts',
       'test/commande-cache.e2e.spec.ts',
       'test/redelivery.e2e.spec.ts',
