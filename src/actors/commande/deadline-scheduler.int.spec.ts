@@ -367,25 +367,29 @@ describe('the deadline scheduler', () => {
     const commandeId = await commandeWith([creee]);
     const { logger, lines } = capturingLogger();
     const deadlines = scheduler({ logger, tickMs: 10 });
-    // Without its table, a look fails as it would with the database away.
-    await pool.query('ALTER TABLE sagas RENAME TO sagas_away');
     try {
-      deadlines.start();
-      const failure = await eventually(
-        async () => lines.find((line) => line.msg === 'deadline scheduler tick failed'),
-        (line) => line !== undefined,
-      );
-      expect(failure?.level).toBe(40);
-      expect(failure?.err).toMatchObject({ message: expect.stringContaining('sagas') });
-    } finally {
-      await pool.query('ALTER TABLE sagas_away RENAME TO sagas');
-    }
+      // Without its table, a look fails as it would with the database away.
+      await pool.query('ALTER TABLE sagas RENAME TO sagas_away');
+      try {
+        deadlines.start();
+        const failure = await eventually(
+          async () => lines.find((line) => line.msg === 'deadline scheduler tick failed'),
+          (line) => line !== undefined,
+          { timeoutMs: 5_000, description: 'the failed look to be logged' },
+        );
+        expect(failure?.level).toBe(40);
+        expect(failure?.err).toMatchObject({ message: expect.stringContaining('sagas') });
+      } finally {
+        await pool.query('ALTER TABLE sagas_away RENAME TO sagas');
+      }
 
-    await eventually(
-      () => eventTypesOf(pool, commandeId),
-      (types) => types.includes('CommandeExpiree'),
-      { timeoutMs: 5_000, description: 'the commande expired by a look after the failed one' },
-    );
-    await deadlines.stop();
+      await eventually(
+        () => eventTypesOf(pool, commandeId),
+        (types) => types.includes('CommandeExpiree'),
+        { timeoutMs: 5_000, description: 'the commande expired by a look after the failed one' },
+      );
+    } finally {
+      await deadlines.stop();
+    }
   });
 });
