@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -245,6 +245,46 @@ describe('the generated staff token', () => {
       await chmod(file, 0o640);
       await setUpStaffToken(pool, directory);
       expect((await stat(file)).mode & 0o777).toBe(0o600);
+    } finally {
+      await pool.end();
+      await database.drop();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the old token in the file and in force when its replacement fails', async () => {
+    const database = await createTestDatabase('staff_token_replace');
+    const directory = await mkdtemp(join(tmpdir(), 'choreo-replace-'));
+    const file = join(directory, ADMIN_TOKEN_FILE);
+    const pool = createPool(database.url, 2);
+    const recordedHash = async () =>
+      z
+        .object({ value: z.string() })
+        .parse(
+          (await pool.query("SELECT value FROM choreo_settings WHERE key = 'staff_token_sha256'")).rows[0],
+        ).value;
+    try {
+      await migrate(pool);
+      await setUpStaffToken(pool, directory);
+      const token = (await readFile(file, 'utf8')).trim();
+      // the database refuses the new hash, as it would a write through a failover
+      await pool.query(
+        "ALTER TABLE choreo_settings ADD CONSTRAINT no_new_staff_token CHECK (key <> 'staff_token_sha256') NOT VALID",
+      );
+
+      await expect(replaceStaffToken(pool, directory)).rejects.toThrow(/no_new_staff_token/);
+
+      expect((await readFile(file, 'utf8')).trim()).toBe(token);
+      expect(await recordedHash()).toBe(createHash('sha256').update(token).digest('hex'));
+      expect(await readdir(directory)).toEqual([ADMIN_TOKEN_FILE]);
+
+      // once the database takes it, the file and the database agree on the new one
+      await pool.query('ALTER TABLE choreo_settings DROP CONSTRAINT no_new_staff_token');
+      await replaceStaffToken(pool, directory);
+      const replaced = (await readFile(file, 'utf8')).trim();
+      expect(replaced).not.toBe(token);
+      expect(await recordedHash()).toBe(createHash('sha256').update(replaced).digest('hex'));
+      expect(await readdir(directory)).toEqual([ADMIN_TOKEN_FILE]);
     } finally {
       await pool.end();
       await database.drop();

@@ -56,22 +56,27 @@ async function tokenInFile(path: string): Promise<string | undefined> {
 
 /**
  * Writes the token so that only this user can ever read it: a new file created with mode 0600 (never
- * world-readable, not even for a moment), then renamed over the old one.
+ * world-readable, not even for a moment), then its caller renames it over the old one.
  */
-async function writeTokenFile(path: string, token: string, dataDir: string): Promise<void> {
+async function stageTokenFile(path: string, token: string, dataDir: string): Promise<string> {
   await mkdir(dataDir, { recursive: true });
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  const file = await open(temporary, 'wx', 0o600);
+  const staged = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const file = await open(staged, 'wx', 0o600);
   try {
     await file.writeFile(`${token}\n`);
     await file.sync();
   } finally {
     await file.close();
   }
+  return staged;
+}
+
+async function writeTokenFile(path: string, token: string, dataDir: string): Promise<void> {
+  const staged = await stageTokenFile(path, token, dataDir);
   try {
-    await rename(temporary, path);
+    await rename(staged, path);
   } catch (error) {
-    await rm(temporary, { force: true });
+    await rm(staged, { force: true });
     throw error;
   }
 }
@@ -140,15 +145,30 @@ export async function setUpStaffToken(
 export async function replaceStaffToken(pool: Pool, dataDir: string): Promise<string> {
   const path = adminTokenPath(dataDir);
   const token = newStaffToken();
-  await withTransaction(pool, async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [STAFF_TOKEN_LOCK_KEY]);
-    await writeTokenFile(path, token, dataDir);
-    await tx.query(
-      `INSERT INTO choreo_settings (key, value) VALUES ($1, $2)
-       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, set_at = now()`,
-      [STAFF_TOKEN_SETTING, tokenHash(token).toString('hex')],
-    );
-  });
+  // The file takes the new token only once the database has committed its hash: a replacement that fails
+  // leaves the old token in the file and in force, never a file whose token no process accepts.
+  const staged = await stageTokenFile(path, token, dataDir);
+  try {
+    await withTransaction(pool, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [STAFF_TOKEN_LOCK_KEY]);
+      await tx.query(
+        `INSERT INTO choreo_settings (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, set_at = now()`,
+        [STAFF_TOKEN_SETTING, tokenHash(token).toString('hex')],
+      );
+    });
+  } catch (error) {
+    await rm(staged, { force: true });
+    throw error;
+  }
+  try {
+    await rename(staged, path);
+  } catch (error) {
+    // Kept: the database accepts only this token now.
+    throw new Error(`the new staff token is in force but is in ${staged}: move it to ${path}`, {
+      cause: error,
+    });
+  }
   return path;
 }
 
