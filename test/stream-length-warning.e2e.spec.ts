@@ -67,8 +67,15 @@ describeOnBus('redis', 'a consumer group far behind loses nothing, and Redis say
     const warning = warnings().find((line) => line.stream === STREAM);
     expect(warning).toMatchObject({ level: 40, stream: STREAM, bound: BOUND });
     expect(Number(warning?.length)).toBeGreaterThan(BOUND);
-    const ventes = warningGroups.parse(warning?.groups).find((group) => group.group === VENTES_GROUP);
-    expect(ventes?.behind).toBeGreaterThan(BOUND);
+    // It is said when the length first passes the bound, when a few entries the sales group had read
+    // before its pause may still be there: the paused group is the one furthest behind, not by how much.
+    const groups = warningGroups.parse(warning?.groups);
+    const furthestBehind = groups.reduce((furthest, group) =>
+      (group.behind ?? 0) > (furthest.behind ?? 0) ? group : furthest,
+    );
+    expect(furthestBehind.group).toBe(VENTES_GROUP);
+    expect(furthestBehind.behind).toBeGreaterThan(0);
+    expect(furthestBehind.behind).toBeLessThanOrEqual(Number(warning?.length));
 
     // and the metrics let a dashboard compare the length with the bound
     const snapshot = await eventually(
