@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { NEW_EVENTS } from '../../test/support/new-events.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/test-database.js';
 import { TransitionRefusedError } from '../domain/errors.js';
 import { type NewEvent, parseSagaEnvelope, type SagaEnvelope, type SagaEventType } from '../domain/events.js';
@@ -12,36 +13,12 @@ import { CommandeCache } from './commande/commande-cache.js';
 import type { LoadedCommande } from './commande/commande-stream.js';
 import { handleBatchOnce, handleOnce, type ServiceActor } from './service-actor.js';
 
-const creee: NewEvent = {
-  event_type: 'CommandeCreee',
-  source: 'panier-service',
-  causation_id: null,
-  data: {
-    client_id: 1,
-    magasin_id: 1,
-    produits: [{ produit_id: 1, quantite: 1, prix_unitaire: 1, sous_total: 1 }],
-    total: 1,
-  },
-};
-const reserve: NewEvent = {
-  event_type: 'StockReserve',
-  source: 'stock-service',
-  causation_id: null,
-  data: { client_id: 1, magasin_id: 1, produits: [{ produit_id: 1, quantite: 1 }], total: 1 },
-};
-const accepte: NewEvent = {
-  event_type: 'PaiementAccepte',
-  source: 'client-service',
-  causation_id: null,
-  data: { client_id: 1, magasin_id: 1, total: 1 },
-};
-
-const indisponible: NewEvent = {
-  event_type: 'StockIndisponible',
-  source: 'stock-service',
-  causation_id: null,
-  data: { client_id: 1, magasin_id: 1, raison: 'stock_insuffisant', manquants: [] },
-};
+const {
+  CommandeCreee: creee,
+  StockReserve: reserve,
+  PaiementAccepte: accepte,
+  StockIndisponible: indisponible,
+} = NEW_EVENTS;
 
 const inboxRowSchema = z.object({ event_id: z.string() });
 

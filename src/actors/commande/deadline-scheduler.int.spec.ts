@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { capturingLogger } from '../../../test/support/capturing-logger.js';
 import { eventsOf, eventTypesOf } from '../../../test/support/commande-events.js';
 import { eventually } from '../../../test/support/eventually.js';
+import { NEW_EVENTS } from '../../../test/support/new-events.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/test-database.js';
 import type { NewEvent } from '../../domain/events.js';
 import { createPool, type Pool } from '../../persistence/database.js';
@@ -12,35 +13,12 @@ import { DeadlineScheduler, type DeadlineSchedulerOptions } from './deadline-sch
 
 const DEADLINE_MS = 400;
 
-const creee: NewEvent = {
-  event_type: 'CommandeCreee',
-  source: 'panier-service',
-  causation_id: null,
-  data: {
-    client_id: 1,
-    magasin_id: 1,
-    produits: [{ produit_id: 1, quantite: 1, prix_unitaire: 2, sous_total: 2 }],
-    total: 2,
-  },
-};
-const reserve: NewEvent = {
-  event_type: 'StockReserve',
-  source: 'stock-service',
-  causation_id: null,
-  data: { client_id: 1, magasin_id: 1, produits: [{ produit_id: 1, quantite: 1 }], total: 2 },
-};
-const accepte: NewEvent = {
-  event_type: 'PaiementAccepte',
-  source: 'client-service',
-  causation_id: null,
-  data: { client_id: 1, magasin_id: 1, total: 2 },
-};
-const indisponible: NewEvent = {
-  event_type: 'StockIndisponible',
-  source: 'stock-service',
-  causation_id: null,
-  data: { client_id: 1, magasin_id: 1, raison: 'rupture', manquants: [] },
-};
+const {
+  CommandeCreee: creee,
+  StockReserve: reserve,
+  PaiementAccepte: accepte,
+  StockIndisponible: indisponible,
+} = NEW_EVENTS;
 
 describe('the deadline scheduler', () => {
   let database: TestDatabase;

@@ -1,82 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
+import { NEW_EVENTS } from '../../../test/support/new-events.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/test-database.js';
 import { VersionConflictError } from '../../domain/errors.js';
-import {
-  type NewEvent,
-  parseSagaEnvelope,
-  type SagaEnvelope,
-  type SagaEventType,
-} from '../../domain/events.js';
+import { parseSagaEnvelope, type SagaEnvelope, type SagaEventType } from '../../domain/events.js';
 import { createPool, type Pool } from '../../persistence/database.js';
 import { appendToStream, streamVersion } from '../../persistence/event-store.js';
 import { migrate } from '../../persistence/migrate.js';
 import { advanceSaga, advanceSagas, SagaRowCache } from './saga-actor.js';
 
 const DEADLINE_MS = 90_000;
-
-const EVENTS: { [K in SagaEventType]: NewEvent<K> } = {
-  CommandeCreee: {
-    event_type: 'CommandeCreee',
-    source: 'api',
-    causation_id: null,
-    data: {
-      client_id: 1,
-      magasin_id: 1,
-      produits: [{ produit_id: 1, quantite: 2, prix_unitaire: 5, sous_total: 10 }],
-      total: 10,
-    },
-  },
-  StockReserve: {
-    event_type: 'StockReserve',
-    source: 'stock-service',
-    causation_id: null,
-    data: { client_id: 1, magasin_id: 1, produits: [{ produit_id: 1, quantite: 2 }], total: 10 },
-  },
-  StockIndisponible: {
-    event_type: 'StockIndisponible',
-    source: 'stock-service',
-    causation_id: null,
-    data: { client_id: 1, magasin_id: 1, raison: 'rupture', manquants: [] },
-  },
-  StockLibere: {
-    event_type: 'StockLibere',
-    source: 'stock-service',
-    causation_id: null,
-    data: { magasin_id: 1, produits: [{ produit_id: 1, quantite: 2 }], raison: 'compensation' },
-  },
-  PaiementAccepte: {
-    event_type: 'PaiementAccepte',
-    source: 'client-service',
-    causation_id: null,
-    data: { client_id: 1, magasin_id: 1, total: 10 },
-  },
-  PaiementRefuse: {
-    event_type: 'PaiementRefuse',
-    source: 'client-service',
-    causation_id: null,
-    data: { client_id: 1, magasin_id: 1, total: 10, solde: 3, raison: 'solde insuffisant' },
-  },
-  PaiementRembourse: {
-    event_type: 'PaiementRembourse',
-    source: 'client-service',
-    causation_id: null,
-    data: { client_id: 1, magasin_id: 1, total: 10, raison: 'expiree' },
-  },
-  VenteConfirmee: {
-    event_type: 'VenteConfirmee',
-    source: 'ventes-service',
-    causation_id: null,
-    data: { vente_id: 1, client_id: 1, magasin_id: 1, total: 10 },
-  },
-  CommandeExpiree: {
-    event_type: 'CommandeExpiree',
-    source: 'deadline-scheduler',
-    causation_id: null,
-    data: { raison: 'delai depasse', etat: 'stock_reserve', delai_ms: DEADLINE_MS },
-  },
-};
 
 /** A fixed origin, so that notifications stamped by the test carry times a few minutes apart. */
 const T0 = Date.parse('2030-05-01T08:00:00.000Z');
@@ -130,7 +64,7 @@ describe('the saga actor, following commande events into the sagas table', () =>
       pool,
       commandeId,
       await streamVersion(pool, commandeId),
-      types.map((type) => EVENTS[type]),
+      types.map((type) => NEW_EVENTS[type]),
     );
     if (stored.length !== types.length) throw new Error(`stored ${stored.length} of ${types.length} events`);
     // One envelope per type given, in the same order: the tuple the caller destructures.
