@@ -3,7 +3,7 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../../observability/logger.js';
-import { type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
+import { checkOut, type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
 import { looksLikeStaffToken, newStaffToken, sameHash, tokenHash } from './tokens.js';
 
 /** The row of `choreo_settings` that keeps the staff token's SHA-256 (hex): every process of a database reads it. */
@@ -63,10 +63,15 @@ async function stageTokenFile(path: string, token: string, dataDir: string): Pro
   const staged = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   const file = await open(staged, 'wx', 0o600);
   try {
-    await file.writeFile(`${token}\n`);
-    await file.sync();
-  } finally {
-    await file.close();
+    try {
+      await file.writeFile(`${token}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  } catch (error) {
+    await rm(staged, { force: true });
+    throw error;
   }
   return staged;
 }
@@ -139,37 +144,85 @@ export async function setUpStaffToken(
 }
 
 /**
- * A new staff token (`npm run staff-token -- --new`): written to the file, its hash recorded in place of the
- * old one. The old token stops working in every process within STAFF_HASH_TTL_MS.
+ * A new staff token (`npm run staff-token -- --new`): its hash recorded in place of the old one, then the
+ * token written to the file. The old token stops working in every process within STAFF_HASH_TTL_MS.
  */
 export async function replaceStaffToken(pool: Pool, dataDir: string): Promise<string> {
   const path = adminTokenPath(dataDir);
   const token = newStaffToken();
-  // The file takes the new token only once the database has committed its hash: a replacement that fails
-  // leaves the old token in the file and in force, never a file whose token no process accepts.
+  const hash = tokenHash(token);
+  // The file takes the new token only once the database has its hash: a replacement that fails leaves the
+  // old token in the file and in force, never a file whose token no process accepts.
   const staged = await stageTokenFile(path, token, dataDir);
+  let checkedOut: Awaited<ReturnType<typeof checkOut>>;
   try {
-    await withTransaction(pool, async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [STAFF_TOKEN_LOCK_KEY]);
-      await tx.query(
-        `INSERT INTO choreo_settings (key, value) VALUES ($1, $2)
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, set_at = now()`,
-        [STAFF_TOKEN_SETTING, tokenHash(token).toString('hex')],
-      );
-    });
+    checkedOut = await checkOut(pool);
   } catch (error) {
     await rm(staged, { force: true });
     throw error;
   }
+  const { client, release } = checkedOut;
   try {
-    await rename(staged, path);
-  } catch (error) {
-    // Kept: the database accepts only this token now.
-    throw new Error(`the new staff token is in force but is in ${staged}: move it to ${path}`, {
-      cause: error,
-    });
+    const recording = await recordUnderSessionLock(client, pool, hash);
+    if (recording.kind === 'refused') {
+      await rm(staged, { force: true });
+      throw recording.error;
+    }
+    if (recording.kind === 'unknown') {
+      throw new Error(
+        `the database did not say whether it took the new staff token, kept in ${staged}: run this again, ` +
+          `or move that file to ${path} if the old token no longer works`,
+        { cause: recording.error },
+      );
+    }
+    try {
+      await rename(staged, path);
+    } catch (error) {
+      throw new Error(`the new staff token is in force but is in ${staged}: move it to ${path}`, {
+        cause: error,
+      });
+    }
+  } finally {
+    // A lock that could not be freed in order is freed by closing its connection.
+    const unlocked = await client.query('SELECT pg_advisory_unlock($1)', [STAFF_TOKEN_LOCK_KEY]).then(
+      () => true,
+      () => false,
+    );
+    release(!unlocked);
   }
   return path;
+}
+
+type Recording = { kind: 'recorded' } | { kind: 'refused' | 'unknown'; error: unknown };
+
+/**
+ * Records the hash under a session lock that the caller frees once the file is renamed: two replacements at
+ * once leave in the file the token whose hash the database kept, and a first start waits for the file.
+ */
+async function recordUnderSessionLock(client: PoolClient, pool: Pool, hash: Buffer): Promise<Recording> {
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [STAFF_TOKEN_LOCK_KEY]);
+  } catch (error) {
+    return { kind: 'refused', error };
+  }
+  try {
+    await client.query(
+      `INSERT INTO choreo_settings (key, value) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, set_at = now()`,
+      [STAFF_TOKEN_SETTING, hash.toString('hex')],
+    );
+    return { kind: 'recorded' };
+  } catch (error) {
+    // A connection lost while the insert committed leaves its outcome unknown: the hash now recorded says it.
+    try {
+      const recorded = await readHash(pool);
+      return recorded !== undefined && sameHash(recorded, hash)
+        ? { kind: 'recorded' }
+        : { kind: 'refused', error };
+    } catch {
+      return { kind: 'unknown', error };
+    }
+  }
 }
 
 /** Where the staff token of this database is, without creating anything (for `npm run staff-token`). */
