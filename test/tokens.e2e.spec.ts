@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -285,6 +285,36 @@ describe('the generated staff token', () => {
       expect(replaced).not.toBe(token);
       expect(await recordedHash()).toBe(createHash('sha256').update(replaced).digest('hex'));
       expect(await readdir(directory)).toEqual([ADMIN_TOKEN_FILE]);
+    } finally {
+      await pool.end();
+      await database.drop();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('tells where the new token is when it is in force but cannot take the place of the file', async () => {
+    const database = await createTestDatabase('staff_token_unplaced');
+    const directory = await mkdtemp(join(tmpdir(), 'choreo-unplaced-'));
+    const pool = createPool(database.url, 2);
+    try {
+      await migrate(pool);
+      // A directory where the file should be, not empty: nothing can be renamed over it.
+      await mkdir(join(directory, ADMIN_TOKEN_FILE));
+      await writeFile(join(directory, ADMIN_TOKEN_FILE, 'kept'), '');
+
+      const failure: unknown = await replaceStaffToken(pool, directory).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+      expect(failure).toBeInstanceOf(Error);
+      const message = failure instanceof Error ? failure.message : '';
+      const [, staged] = /^the new staff token is in force but is in (\S+): move it to /.exec(message) ?? [];
+      expect(staged).toBeDefined();
+      const token = (await readFile(staged ?? '', 'utf8')).trim();
+      const { rows } = await pool.query("SELECT value FROM choreo_settings WHERE key = 'staff_token_sha256'");
+      expect(rows[0]?.value).toBe(createHash('sha256').update(token).digest('hex'));
+      expect(((await stat(staged ?? '')).mode & 0o777).toString(8)).toBe('600');
     } finally {
       await pool.end();
       await database.drop();
