@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eventsOf } from '../../../test/support/commande-events.js';
 import { ServiceFixture } from '../../../test/support/service-fixture.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/test-database.js';
@@ -97,16 +97,24 @@ describe('a commande read from its stream and appended to', () => {
     );
   });
 
-  it('preloads several commandes in one go, duplicates given once, each with its own stream', async () => {
+  it('preloads several commandes with one statement, each with its own stream, an id given twice among them', async () => {
     const reserved = await reservedOrder();
     const created = await order();
 
-    const loaded = await withTransaction(pool, async (tx) => {
+    const { loaded, statements } = await withTransaction(pool, async (tx) => {
       const session = new CommandeSession(tx);
-      await session.preload([reserved, created, reserved, 'cmd-unknown']);
-      return Promise.all([reserved, created, 'cmd-unknown'].map((id) => session.load(id)));
+      // Counted only: every statement still reaches PostgreSQL.
+      const sent = vi.spyOn(tx, 'query');
+      try {
+        await session.preload([reserved, created, reserved, 'cmd-unknown']);
+        const commandes = await Promise.all([reserved, created, 'cmd-unknown'].map((id) => session.load(id)));
+        return { loaded: commandes, statements: sent.mock.calls.length };
+      } finally {
+        sent.mockRestore();
+      }
     });
 
+    expect(statements).toBe(1);
     expect(
       loaded.map((commande) => [commande.commandeId, commande.version, statutOfCommande(commande)]),
     ).toEqual([
