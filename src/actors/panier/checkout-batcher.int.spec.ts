@@ -163,11 +163,16 @@ describe('the checkout batcher', { timeout: 10_000 }, () => {
     const [writing, waiting, refused] = [await client(), await client(), await client()];
     const batcher = new CheckoutBatcher(pool, { maxWaiting: 1 });
 
+    const settled: number[] = [];
     const outcomes = await Promise.allSettled(
-      [writing, waiting, refused].map((clientId) => batcher.checkout(clientId, magasinId, undefined)),
+      [writing, waiting, refused].map((clientId) =>
+        batcher.checkout(clientId, magasinId, undefined).finally(() => settled.push(clientId)),
+      ),
     );
 
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    // at once: refused while the first checkout was still being written
+    expect(settled[0]).toBe(refused);
     const refusal = outcomes[2]?.status === 'rejected' ? outcomes[2].reason : undefined;
     expect(refusal).toBeInstanceOf(UnavailableError);
     expect(refusal).toHaveProperty('message', '1 checkouts are waiting for the database: retry later');
