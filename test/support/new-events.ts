@@ -7,7 +7,7 @@ import type { NewEvent, SagaEventType } from '../../src/domain/events.js';
 export const NEW_EVENTS: { [K in SagaEventType]: NewEvent<K> } = {
   CommandeCreee: {
     event_type: 'CommandeCreee',
-    source: 'api',
+    source: 'panier-service',
     causation_id: null,
     data: {
       client_id: 1,
@@ -26,13 +26,18 @@ export const NEW_EVENTS: { [K in SagaEventType]: NewEvent<K> } = {
     event_type: 'StockIndisponible',
     source: 'stock-service',
     causation_id: null,
-    data: { client_id: 1, magasin_id: 1, raison: 'rupture', manquants: [] },
+    data: {
+      client_id: 1,
+      magasin_id: 1,
+      raison: 'stock_insuffisant',
+      manquants: [{ produit_id: 1, demande: 2, disponible: 0 }],
+    },
   },
   StockLibere: {
     event_type: 'StockLibere',
     source: 'stock-service',
     causation_id: null,
-    data: { magasin_id: 1, produits: [{ produit_id: 1, quantite: 2 }], raison: 'compensation' },
+    data: { magasin_id: 1, produits: [{ produit_id: 1, quantite: 2 }], raison: 'paiement_refuse' },
   },
   PaiementAccepte: {
     event_type: 'PaiementAccepte',
@@ -44,13 +49,13 @@ export const NEW_EVENTS: { [K in SagaEventType]: NewEvent<K> } = {
     event_type: 'PaiementRefuse',
     source: 'client-service',
     causation_id: null,
-    data: { client_id: 1, magasin_id: 1, total: 10, solde: 3, raison: 'solde insuffisant' },
+    data: { client_id: 1, magasin_id: 1, total: 10, solde: 3, raison: 'solde_insuffisant' },
   },
   PaiementRembourse: {
     event_type: 'PaiementRembourse',
     source: 'client-service',
     causation_id: null,
-    data: { client_id: 1, magasin_id: 1, total: 10, raison: 'expiree' },
+    data: { client_id: 1, magasin_id: 1, total: 10, raison: 'delai_depasse' },
   },
   VenteConfirmee: {
     event_type: 'VenteConfirmee',
@@ -60,8 +65,8 @@ export const NEW_EVENTS: { [K in SagaEventType]: NewEvent<K> } = {
   },
   CommandeExpiree: {
     event_type: 'CommandeExpiree',
-    source: 'deadline-scheduler',
+    source: 'commande-saga',
     causation_id: null,
-    data: { raison: 'delai depasse', etat: 'stock_reserve', delai_ms: 90_000 },
+    data: { raison: 'delai_depasse', etat: 'stock_reserve', delai_ms: 90_000 },
   },
 };

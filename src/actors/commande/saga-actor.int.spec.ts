@@ -273,12 +273,12 @@ describe('the saga actor, following commande events into the sagas table', () =>
       );
       expect(compensating.transitions.map((t) => [t.statut, t.raison, t.final])).toEqual([
         ['stock_reserve', null, false],
-        ['paiement_refuse', 'solde insuffisant', false],
+        ['paiement_refuse', 'solde_insuffisant', false],
       ]);
       // waiting on its stock to be given back is not a state that expires
       expect(await sagaRowOf(commandeId)).toMatchObject({
         statut: 'paiement_refuse',
-        raison: 'solde insuffisant',
+        raison: 'solde_insuffisant',
         final: false,
         deadline_at: null,
       });
@@ -294,7 +294,7 @@ describe('the saga actor, following commande events into the sagas table', () =>
           commandeId,
           eventType: 'StockLibere',
           statut: 'annulee',
-          raison: 'solde insuffisant',
+          raison: 'solde_insuffisant',
           final: true,
           startedAt: minutesAfterT0(0),
           at: minutesAfterT0(3),
@@ -302,7 +302,7 @@ describe('the saga actor, following commande events into the sagas table', () =>
       ]);
       expect(await sagaRowOf(commandeId)).toEqual({
         statut: 'annulee',
-        raison: 'solde insuffisant',
+        raison: 'solde_insuffisant',
         version: 4,
         final: true,
         started_at: minutesAfterT0(0),
