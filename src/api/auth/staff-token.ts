@@ -166,7 +166,10 @@ export async function replaceStaffToken(pool: Pool, dataDir: string): Promise<st
     const recording = await recordUnderSessionLock(client, pool, hash);
     if (recording.kind === 'refused') {
       await rm(staged, { force: true });
-      throw recording.error;
+      const reason = recording.error instanceof Error ? recording.error.message : String(recording.error);
+      throw new Error(`the database did not take a new staff token, the old one stays in force: ${reason}`, {
+        cause: recording.error,
+      });
     }
     if (recording.kind === 'unknown') {
       throw new Error(
