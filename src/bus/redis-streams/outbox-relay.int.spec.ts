@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { z } from 'zod';
+import { NEW_EVENTS } from '../../../test/support/new-events.js';
 import { describeNeeding } from '../../../test/support/servers.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/test-database.js';
-import type { NewEvent, StreamName } from '../../domain/events.js';
+import type { StreamName } from '../../domain/events.js';
 import { createLogger } from '../../observability/logger.js';
 import type { CheckpointedReader } from '../../persistence/checkpointed-reader.js';
 import { createPool, type Pool } from '../../persistence/database.js';
@@ -79,17 +80,7 @@ describeNeeding(['redis'], 'the outbox relay when Redis loses its data (real Red
     });
   }
 
-  const commandeCreee: NewEvent = {
-    event_type: 'CommandeCreee',
-    source: 'panier-service',
-    causation_id: null,
-    data: {
-      client_id: 1,
-      magasin_id: 1,
-      produits: [{ produit_id: 1, quantite: 1, prix_unitaire: 1, sous_total: 1 }],
-      total: 1,
-    },
-  };
+  const commandeCreee = NEW_EVENTS.CommandeCreee;
 
   async function placeOrder(): Promise<number> {
     const [stored] = await appendToStream(pool, `cmd-${randomUUID()}`, 0, [commandeCreee]);
