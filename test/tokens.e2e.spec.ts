@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   ADMIN_TOKEN_FILE,
+  locateStaffToken,
   replaceStaffToken,
   STAFF_HASH_TTL_MS,
   setUpStaffToken,
@@ -294,7 +295,7 @@ describe('the generated staff token', () => {
     }
   });
 
-  it('tells where the new token is when it is in force but cannot take the place of the file', async () => {
+  it('tells where the new token is when it is in force but cannot take the place of the file, and puts it there once it can', async () => {
     const database = await createTestDatabase('staff_token_unplaced');
     const directory = await mkdtemp(join(tmpdir(), 'choreo-unplaced-'));
     const pool = createPool(database.url, 2);
@@ -317,6 +318,12 @@ describe('the generated staff token', () => {
       const { rows } = await pool.query("SELECT value FROM choreo_settings WHERE key = 'staff_token_sha256'");
       expect(rows[0]?.value).toBe(createHash('sha256').update(token).digest('hex'));
       expect(((await stat(staged ?? '')).mode & 0o777).toString(8)).toBe('600');
+
+      // once the way is clear, the next look for the token (npm run staff-token, or a start) finishes the job
+      await rm(join(directory, ADMIN_TOKEN_FILE), { recursive: true });
+      expect(await locateStaffToken(pool, directory)).toMatchObject({ kind: 'file', present: true });
+      expect((await readFile(join(directory, ADMIN_TOKEN_FILE), 'utf8')).trim()).toBe(token);
+      expect(await readdir(directory)).toEqual([ADMIN_TOKEN_FILE]);
     } finally {
       await pool.end();
       await database.drop();

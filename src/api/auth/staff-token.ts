@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../../observability/logger.js';
 import { checkOut, type Pool, type PoolClient, withTransaction } from '../../persistence/database.js';
@@ -102,9 +102,37 @@ async function keepPrivate(path: string): Promise<void> {
 
 async function fileHolds(path: string, hash: Buffer): Promise<boolean> {
   const token = await tokenInFile(path);
-  const holds = token !== undefined && sameHash(tokenHash(token), hash);
+  const holds =
+    (token !== undefined && sameHash(tokenHash(token), hash)) ||
+    (await finishInterruptedReplacement(path, hash));
   if (holds) await keepPrivate(path);
   return holds;
+}
+
+/**
+ * A replacement killed between recording its hash and renaming its file left the token in force in a
+ * staged file beside the token file (`admin-token.<pid>.<random>`): that file takes its place.
+ */
+async function finishInterruptedReplacement(path: string, hash: Buffer): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  for (const name of names.filter((candidate) => candidate.startsWith(`${basename(path)}.`))) {
+    const staged = join(dirname(path), name);
+    const token = await tokenInFile(staged);
+    if (token !== undefined && sameHash(tokenHash(token), hash)) {
+      // Where it cannot (the token file's path taken by a folder, say), the caller says the token is not there.
+      return rename(staged, path).then(
+        () => true,
+        () => false,
+      );
+    }
+  }
+  return false;
 }
 
 /**
@@ -181,9 +209,12 @@ export async function replaceStaffToken(pool: Pool, dataDir: string): Promise<st
     try {
       await rename(staged, path);
     } catch (error) {
-      throw new Error(`the new staff token is in force but is in ${staged}: move it to ${path}`, {
-        cause: error,
-      });
+      throw new Error(
+        `the new staff token is in force but is in ${staged}: move it to ${path} (the next start tries to)`,
+        {
+          cause: error,
+        },
+      );
     }
   } finally {
     // A lock that could not be freed in order is freed by closing its connection.
