@@ -37,7 +37,7 @@ const GROUPS = {
   // and client routes, and the metrics wiring (actor-host.ts), are tested through the HTTP API, not here.
   //
   // The saga and what every service shares: the saga actor and its deadlines, the inbox (exactly once)
-  // and its pruning, the commande cache, and the checkout batcher.
+  // and its pruning (and the timer that runs it), the commande cache, and the checkout batcher.
   'actors-saga': {
     mutate: [
       'src/actors/service-actor.ts',
@@ -45,6 +45,7 @@ const GROUPS = {
       'src/actors/commande/deadline-scheduler.ts',
       'src/actors/commande/commande-cache.ts',
       'src/actors/panier/checkout-batcher.ts',
+      'src/actors/history-retention.ts',
       'src/persistence/history-retention.ts',
     ],
     testFiles: [
