@@ -100,11 +100,14 @@ async function keepPrivate(path: string): Promise<void> {
   }
 }
 
-async function fileHolds(path: string, hash: Buffer): Promise<boolean> {
+/** Whether the file holds the token whose hash this is. */
+async function holdsToken(path: string, hash: Buffer): Promise<boolean> {
   const token = await tokenInFile(path);
-  const holds =
-    (token !== undefined && sameHash(tokenHash(token), hash)) ||
-    (await finishInterruptedReplacement(path, hash));
+  return token !== undefined && sameHash(tokenHash(token), hash);
+}
+
+async function fileHolds(path: string, hash: Buffer): Promise<boolean> {
+  const holds = (await holdsToken(path, hash)) || (await finishInterruptedReplacement(path, hash));
   if (holds) await keepPrivate(path);
   return holds;
 }
@@ -123,8 +126,7 @@ async function finishInterruptedReplacement(path: string, hash: Buffer): Promise
   }
   for (const name of names.filter((candidate) => candidate.startsWith(`${basename(path)}.`))) {
     const staged = join(dirname(path), name);
-    const token = await tokenInFile(staged);
-    if (token !== undefined && sameHash(tokenHash(token), hash)) {
+    if (await holdsToken(staged, hash)) {
       // Where it cannot (the token file's path taken by a folder, say), the caller says the token is not there.
       return rename(staged, path).then(
         () => true,
