@@ -236,25 +236,19 @@ describe('the deadline scheduler', () => {
       expect(vi.getTimerCount()).toBe(0);
     });
 
-    it('looks for due deadlines every quarter of the deadline when given no interval', async () => {
-      const deadlines = scheduler({ deadlineMs: 400 });
+    it.each([
+      {
+        when: 'every quarter of the deadline when given no interval',
+        options: { deadlineMs: 400 },
+        interval: 100,
+      },
+      { when: 'at the interval it is given', options: { deadlineMs: 400, tickMs: 1_000 }, interval: 1_000 },
+    ])('looks for due deadlines $when', async ({ options, interval }) => {
+      const deadlines = scheduler(options);
       const ticks = vi.spyOn(deadlines, 'expireDue');
       deadlines.start();
 
-      vi.advanceTimersByTime(99);
-      expect(ticks).not.toHaveBeenCalled();
-      vi.advanceTimersByTime(1);
-      expect(ticks).toHaveBeenCalledTimes(1);
-
-      await deadlines.stop();
-    });
-
-    it('looks for due deadlines at the interval it is given', async () => {
-      const deadlines = scheduler({ deadlineMs: 400, tickMs: 1_000 });
-      const ticks = vi.spyOn(deadlines, 'expireDue');
-      deadlines.start();
-
-      vi.advanceTimersByTime(999);
+      vi.advanceTimersByTime(interval - 1);
       expect(ticks).not.toHaveBeenCalled();
       vi.advanceTimersByTime(1);
       expect(ticks).toHaveBeenCalledTimes(1);
